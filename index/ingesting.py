@@ -1,0 +1,63 @@
+"""Files on disk → an up-to-date index: read with :mod:`ingest`, then :meth:`Index.update`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ingest import ReadReport, read_documents
+
+from .embedders import Embedder
+from .index import Index, UpdateReport
+
+
+@dataclass
+class IngestResult:
+    read: ReadReport
+    update: UpdateReport
+    index: Index
+
+    @property
+    def ok(self) -> bool:
+        """False when any file or record was skipped (the CLI then exits non-zero)."""
+        return not self.read.problems
+
+
+def ingest_paths(
+    paths: Iterable[str | os.PathLike],
+    index_dir: str | os.PathLike,
+    *,
+    issuer: str = "",
+    prune: bool = False,
+    embedder: Embedder | None = None,
+    progress: bool = True,
+) -> IngestResult:
+    """Read communiqués under ``paths`` and bring the index at ``index_dir`` up to date.
+
+    Bad files are reported in ``result.read.problems`` and never stop the batch; what was already
+    indexed is kept. Unchanged files cost no embedding.
+
+    Example:
+        >>> from index import ingest_paths
+        >>> result = ingest_paths(["samples/communiques"], "sample-index")   # doctest: +SKIP
+        >>> len(result.update.added), result.read.problems                    # doctest: +SKIP
+        (4, [])
+    """
+    paths = [Path(p) for p in paths]
+    index = Index.open_or_create(index_dir, embedder)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="Reading files", unit="file", file=sys.stderr)
+    try:
+        report = read_documents(paths, issuer=issuer, progress=(lambda _path: bar.update(1)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    read_sources = {doc.source for doc in report.documents}
+    update = index.update(report.documents, prune=prune, read_sources=read_sources, progress=progress)
+    return IngestResult(report, update, index)

@@ -1,0 +1,214 @@
+"""The index on disk: plain files, written atomically, never pickled.
+
+Layout of an index directory::
+
+    manifest.json            format, generation in use, embedder fingerprint, versions, counts
+    gen-000003/
+        documents.jsonl      one Document per line (full text, so quotes can be verified)
+        chunks.jsonl         one Chunk per line, row i = vector i
+        embeddings.npy       raw L2-normalised document vectors (float32, allow_pickle=False)
+        vectors.faiss        the searchable FAISS index (centred vectors, see retrieval.py)
+        centring.json        the per-language mean vectors used for centring
+
+A write builds a complete new ``gen-*`` folder beside the current one, syncs it to disk, then
+replaces ``manifest.json`` with ``os.replace`` (atomic on POSIX). A crash or a full disk at any
+point before that leaves the manifest pointing at the previous, intact generation.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ingest import Document
+
+from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
+from .types import Chunk
+
+FORMAT = "porteparole-index/1"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class StoredIndex:
+    """Everything one generation holds, loaded in memory."""
+
+    manifest: dict
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    embeddings: np.ndarray
+    centring: dict[str, list[float]]
+    faiss_index: object
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise IndexCorruptError(f"{path} line {number} is not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+def read_manifest(index_dir: Path) -> dict:
+    path = Path(index_dir) / MANIFEST
+    if not path.exists():
+        raise IndexNotFoundError(
+            f"No index at {index_dir} (no {MANIFEST}). Create one with: porteparole ingest PATH --index {index_dir}"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorruptError(f"{path} is unreadable ({exc}); rebuild the index with porteparole ingest") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorruptError(f"{path} is not a Porte-parole index manifest (expected format {FORMAT})")
+    return manifest
+
+
+def load(index_dir: Path) -> StoredIndex:
+    """Load the current generation; any inconsistency is an :class:`IndexCorruptError`."""
+    import faiss
+
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    gen_dir = index_dir / manifest["generation"]
+    try:
+        documents = {row["doc_id"]: Document.from_dict(row) for row in _read_jsonl(gen_dir / "documents.jsonl")}
+        chunks = [Chunk.from_dict(row) for row in _read_jsonl(gen_dir / "chunks.jsonl")]
+        embeddings = np.load(gen_dir / "embeddings.npy", allow_pickle=False)
+        centring = json.loads((gen_dir / "centring.json").read_text(encoding="utf-8"))
+        faiss_index = faiss.read_index(str(gen_dir / "vectors.faiss"))
+    except IndexCorruptError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexCorruptError(
+            f"Index generation {gen_dir} is damaged ({type(exc).__name__}: {exc}); "
+            "rebuild it with porteparole ingest"
+        ) from exc
+    if not (len(chunks) == embeddings.shape[0] == faiss_index.ntotal):
+        raise IndexCorruptError(
+            f"Index {index_dir} is inconsistent: {len(chunks)} chunks, {embeddings.shape[0]} embeddings, "
+            f"{faiss_index.ntotal} vectors; rebuild it with porteparole ingest"
+        )
+    orphans = {chunk.doc_id for chunk in chunks} - documents.keys()
+    if orphans:
+        raise IndexCorruptError(f"Index {index_dir} has chunks of unknown documents: {sorted(orphans)[:3]}")
+    return StoredIndex(manifest, documents, chunks, embeddings, centring, faiss_index)
+
+
+@contextmanager
+def write_lock(index_dir: Path):
+    """Exclusive writer lock: two ingests into the same index must not interleave."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(index_dir / ".lock", "w")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexLockedError(f"Another process is writing to {index_dir}; try again when it has finished") from exc
+        yield
+    finally:
+        handle.close()
+
+
+def _next_generation(index_dir: Path) -> str:
+    numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
+    return f"gen-{max(numbers, default=0) + 1:06d}"
+
+
+def save(
+    index_dir: Path,
+    *,
+    documents: list[Document],
+    chunks: list[Chunk],
+    embeddings: np.ndarray,
+    centring: dict[str, list[float]],
+    faiss_index,
+    manifest_fields: dict,
+) -> dict:
+    """Write a new generation and switch the manifest to it atomically; return the new manifest.
+
+    Call inside :func:`write_lock`. Old generations are removed only after the switch.
+    """
+    import faiss
+
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    generation = _next_generation(index_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=index_dir))
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; the index is meant to be shared read-only
+    try:
+        _write_jsonl(staging / "documents.jsonl", (doc.to_dict() for doc in documents))
+        _write_jsonl(staging / "chunks.jsonl", (chunk.to_dict() for chunk in chunks))
+        with open(staging / "embeddings.npy", "wb") as handle:
+            np.save(handle, np.ascontiguousarray(embeddings, dtype=np.float32), allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with open(staging / "centring.json", "w", encoding="utf-8") as handle:
+            json.dump(centring, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
+        _fsync_dir(staging)
+        os.rename(staging, index_dir / generation)
+        _fsync_dir(index_dir)
+
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        previous = {}
+        try:
+            previous = read_manifest(index_dir)
+        except (IndexNotFoundError, IndexCorruptError):
+            pass
+        manifest = {
+            "format": FORMAT,
+            "generation": generation,
+            "created_at": previous.get("created_at", now),
+            "updated_at": now,
+            **manifest_fields,
+        }
+        tmp_manifest = index_dir / (MANIFEST + ".tmp")
+        with open(tmp_manifest, "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_manifest, index_dir / MANIFEST)
+        _fsync_dir(index_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (index_dir / MANIFEST).exists() or read_manifest(index_dir).get("generation") != generation:
+            shutil.rmtree(index_dir / generation, ignore_errors=True)
+        (index_dir / (MANIFEST + ".tmp")).unlink(missing_ok=True)
+        raise
+    for old in index_dir.glob("gen-*"):
+        if old.name != generation:
+            shutil.rmtree(old, ignore_errors=True)
+    return manifest

@@ -1,0 +1,134 @@
+"""Types that carry provenance from a document to a search hit: :class:`Chunk`, :class:`Hit`, :class:`SearchFilters`."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+from ingest import Document
+
+from .errors import InvalidQueryError
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: ``text == document.text[char_start:char_end]``, always."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    char_start: int
+    char_end: int
+    text: str
+    embed_text: str
+
+    @property
+    def embed_hash(self) -> str:
+        """Content hash of what is embedded: equal hashes reuse stored vectors instead of re-embedding."""
+        return hashlib.sha256(self.embed_text.encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Chunk":
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage, with its document's metadata and the scores that ranked it."""
+
+    chunk: Chunk
+    document: Document
+    score: float
+    rank: int
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id
+
+    def to_dict(self) -> dict:
+        doc = self.document
+        return {
+            "rank": self.rank,
+            "doc_id": self.doc_id,
+            "score": round(self.score, 6),
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
+            "lexical_score": None if self.lexical_score is None else round(self.lexical_score, 6),
+            "chunk": {"chunk_id": self.chunk.chunk_id, "text": self.chunk.text,
+                      "char_start": self.chunk.char_start, "char_end": self.chunk.char_end},
+            "document": {"title": doc.title, "date": doc.date, "issuer": doc.issuer, "lang": doc.lang,
+                         "source": doc.source, "url": doc.url},
+        }
+
+
+def _date_bounds(value: str) -> tuple[str, str]:
+    """Earliest and latest day an ISO date of any precision can mean (``2021-02`` → Feb 1..31)."""
+    if len(value) == 4:
+        return f"{value}-01-01", f"{value}-12-31"
+    if len(value) == 7:
+        return f"{value}-01", f"{value}-31"
+    return value, value
+
+
+def _check_iso(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    import re
+
+    if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", value):
+        raise InvalidQueryError(f"--{name} must be a date like 2021-01-31 (or 2021-01, 2021); got {value!r}")
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Restrict a search to a date range (inclusive), issuers (substring, case-insensitive) and languages.
+
+    A document whose date is only known to the month or year matches when that period overlaps
+    the range; a document without a date is excluded by any date filter.
+
+    Example:
+        >>> f = SearchFilters(since="2021-01-01", lang=("fr",))
+        >>> f.matches(Document(doc_id="a", text="x", date="2021-02", lang="fr"))
+        True
+    """
+
+    since: str | None = None
+    until: str | None = None
+    issuer: tuple[str, ...] = ()
+    lang: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_iso("since", self.since)
+        _check_iso("until", self.until)
+        if isinstance(self.issuer, str):
+            object.__setattr__(self, "issuer", (self.issuer,) if self.issuer else ())
+        if isinstance(self.lang, str):
+            object.__setattr__(self, "lang", (self.lang,) if self.lang else ())
+        unknown = [code for code in self.lang if code not in ("fr", "en")]
+        if unknown:
+            raise InvalidQueryError(f"language filter must be fr or en; got {', '.join(unknown)}")
+        if self.since and self.until and _date_bounds(self.since)[0] > _date_bounds(self.until)[1]:
+            raise InvalidQueryError(f"--since {self.since} is after --until {self.until}")
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.since or self.until or self.issuer or self.lang)
+
+    def matches(self, doc: Document) -> bool:
+        if self.lang and doc.lang not in self.lang:
+            return False
+        if self.issuer and not any(wanted.casefold() in doc.issuer.casefold() for wanted in self.issuer):
+            return False
+        if self.since or self.until:
+            if not doc.date:
+                return False
+            earliest, latest = _date_bounds(doc.date)
+            if self.since and latest < _date_bounds(self.since)[0]:
+                return False
+            if self.until and earliest > _date_bounds(self.until)[1]:
+                return False
+        return True

@@ -1,0 +1,20 @@
+"""Files to :class:`Document` objects: loaders for .txt/.md/.html/.pdf/.docx/.jsonl and metadata extraction.
+
+Example:
+    >>> from ingest import read_documents
+    >>> report = read_documents(["samples/communiques"])      # doctest: +SKIP
+    >>> report.documents[0].title, report.problems             # doctest: +SKIP
+"""
+
+from .document import METADATA_FIELDS, Document
+from .errors import LoadError, PorteParoleError
+from .language import SUPPORTED_LANGUAGES, detect_language
+from .loaders import SUPPORTED_SUFFIXES
+from .metadata import find_issuer, find_publication_date, find_title, parse_date
+from .reading import Problem, ReadReport, read_documents
+
+__all__ = [
+    "Document", "METADATA_FIELDS", "LoadError", "PorteParoleError", "SUPPORTED_LANGUAGES",
+    "SUPPORTED_SUFFIXES", "detect_language", "find_issuer", "find_publication_date", "find_title",
+    "parse_date", "Problem", "ReadReport", "read_documents",
+]

@@ -1,0 +1,213 @@
+"""Read one file into text plus any metadata its format carries, one reader per format.
+
+Formats are parsed by well-kept libraries (BeautifulSoup, pypdf, python-docx); this module only
+decides what counts as the communiqué's text and raises :class:`LoadError` with a reason a person
+can act on when a file cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import LoadError
+from .metadata import find_title, strip_markup
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl")
+# Larger files are almost certainly not a communiqué (or a JSONL bulk file, which has its own limit).
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_JSONL_BYTES = 2 * 1024 * 1024 * 1024
+
+
+@dataclass
+class Extracted:
+    """Text and format-level metadata of one communiqué, before text-based extraction."""
+
+    text: str
+    title: str = ""
+    date: str = ""
+    issuer: str = ""
+    lang: str = ""
+    url: str = ""
+    doc_id: str = ""
+    line_number: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class JsonlProblem:
+    """A malformed line of a JSONL bulk file (reported, the rest of the file still loads)."""
+
+    line_number: int
+    reason: str
+
+
+def _normalise(text: str) -> str:
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = re.sub(r"[ \t\u00a0]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise LoadError(str(path), f"file is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit for one communiqué")
+        return path.read_bytes()
+    except PermissionError as exc:
+        raise LoadError(str(path), "permission denied (cannot read the file)") from exc
+    except OSError as exc:
+        raise LoadError(str(path), f"cannot read the file ({exc.strerror or exc})") from exc
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """Decode UTF-8 text (with or without BOM); binary or other encodings are refused clearly."""
+    if b"\x00" in data[:8192]:
+        raise LoadError(str(path), "looks like a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoadError(
+            str(path),
+            f"not valid UTF-8 (byte {exc.start}); convert it first, e.g. "
+            f"`iconv -f WINDOWS-1252 -t UTF-8 '{path.name}' > fixed.txt`",
+        ) from exc
+
+
+def _require_text(path: Path, text: str) -> str:
+    if not text.strip():
+        raise LoadError(str(path), "no text in the file (empty, or a scanned image without a text layer)")
+    return text
+
+
+def load_plain(path: Path) -> Extracted:
+    """.txt and .md: Markdown-style headings and bold lines give the title; markup is removed."""
+    raw = decode_text(path, _read_bytes(path))
+    raw = _normalise(raw)
+    _require_text(path, raw)
+    return Extracted(text=_require_text(path, strip_markup(raw)), title=find_title(raw))
+
+
+def load_html(path: Path) -> Extracted:
+    from bs4 import BeautifulSoup
+
+    raw = decode_text(path, _read_bytes(path))
+    soup = BeautifulSoup(raw, "lxml")
+    meta = {
+        (tag.get("property") or tag.get("name") or "").lower(): tag.get("content", "")
+        for tag in soup.find_all("meta")
+    }
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "form", "template"]):
+        tag.decompose()
+    heading = soup.find("h1")
+    title = heading.get_text(" ", strip=True) if heading else ""
+    if not title and soup.title:
+        title = soup.title.get_text(" ", strip=True)
+    time_tag = soup.find("time")
+    date = meta.get("article:published_time", "") or (time_tag.get("datetime", "") if time_tag else "")
+    body = soup.body or soup
+    blocks = [block.get_text(" ", strip=True) for block in body.find_all(["h1", "h2", "h3", "h4", "p", "li", "blockquote", "pre", "td"])]
+    text = "\n\n".join(b for b in blocks if b) or body.get_text("\n", strip=True)
+    return Extracted(
+        text=_require_text(path, _normalise(text)),
+        title=_normalise(title),
+        date=date[:10],
+        url=meta.get("og:url", ""),
+        lang=(soup.html.get("lang", "")[:2].lower() if soup.html else ""),
+    )
+
+
+def load_pdf(path: Path) -> Extracted:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            raise LoadError(str(path), "the PDF is encrypted; save an unprotected copy first")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = (reader.metadata.title if reader.metadata else "") or ""
+    except LoadError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise LoadError(str(path), f"not a readable PDF ({exc})") from exc
+    text = _require_text(path, _normalise("\n\n".join(pages)))
+    return Extracted(text=text, title=_normalise(title))
+
+
+def load_docx(path: Path) -> Extracted:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, ValueError, KeyError, OSError) as exc:
+        raise LoadError(str(path), f"not a readable .docx file ({exc})") from exc
+    paragraphs = [p for p in document.paragraphs if p.text.strip()]
+    title = ""
+    for paragraph in paragraphs:
+        style = (paragraph.style.name or "").lower() if paragraph.style is not None else ""
+        bold = paragraph.runs and all(run.bold for run in paragraph.runs if run.text.strip())
+        if style.startswith(("title", "heading", "titre")) or bold:
+            candidate = paragraph.text.strip()
+            if len(candidate) >= 8 and candidate.lower() not in {"communiqué de presse", "press release"}:
+                title = candidate
+                break
+    if not title and document.core_properties.title:
+        title = document.core_properties.title
+    text = _require_text(path, _normalise("\n\n".join(p.text for p in paragraphs)))
+    return Extracted(text=text, title=_normalise(title))
+
+
+JSONL_FIELDS = ("doc_id", "text", "title", "date", "issuer", "lang", "url")
+
+
+def iter_jsonl(path: Path) -> Iterator[Extracted | JsonlProblem]:
+    """Yield one :class:`Extracted` per valid record and one :class:`JsonlProblem` per bad line."""
+    try:
+        if path.stat().st_size > MAX_JSONL_BYTES:
+            raise LoadError(str(path), "JSONL file over 2 GiB; split it")
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise LoadError(str(path), f"cannot read the file ({exc.strerror or exc})") from exc
+    with handle:
+        for number, raw_line in enumerate(handle, start=1):
+            if not raw_line.strip():
+                continue
+            try:
+                record = json.loads(raw_line.decode("utf-8-sig"))
+            except UnicodeDecodeError:
+                yield JsonlProblem(number, "not valid UTF-8")
+                continue
+            except json.JSONDecodeError as exc:
+                yield JsonlProblem(number, f"not valid JSON ({exc.msg}, column {exc.colno})")
+                continue
+            if not isinstance(record, dict):
+                yield JsonlProblem(number, "a JSON object was expected")
+                continue
+            text = record.get("text")
+            if not isinstance(text, str) or not text.strip():
+                yield JsonlProblem(number, "missing or empty \"text\"")
+                continue
+            values = {name: record.get(name) or "" for name in JSONL_FIELDS}
+            bad = [name for name, value in values.items() if not isinstance(value, str)]
+            if bad:
+                yield JsonlProblem(number, f"fields must be strings: {', '.join(bad)}")
+                continue
+            values["text"] = _normalise(text)
+            values["title"] = values["title"].strip()
+            yield Extracted(**values, line_number=number)
+
+
+READERS = {
+    ".txt": load_plain,
+    ".md": load_plain,
+    ".html": load_html,
+    ".htm": load_html,
+    ".pdf": load_pdf,
+    ".docx": load_docx,
+}

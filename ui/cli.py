@@ -1,0 +1,161 @@
+"""The ``porteparole`` command: ingest, search, info, ask, serve, eval.
+
+Errors a user can cause print one clear line (no traceback) and exit with status 2; a batch with
+skipped files exits with status 1 after doing everything it could.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+def _filters(args):
+    from index import SearchFilters
+
+    return SearchFilters(
+        since=args.since, until=args.until,
+        issuer=tuple(args.issuer or ()), lang=tuple(args.lang or ()),
+    )
+
+
+def _add_filter_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (sources)")
+    group.add_argument("--lang", action="append", choices=["fr", "en"], help="only sources in this language (repeatable)")
+    group.add_argument("--since", metavar="DATE", help="only sources dated on or after DATE (2021-01-31, 2021-01 or 2021)")
+    group.add_argument("--until", metavar="DATE", help="only sources dated on or before DATE")
+    group.add_argument("--issuer", action="append", metavar="TEXT", help="only sources whose issuer contains TEXT (repeatable)")
+
+
+def cmd_ingest(args) -> int:
+    from index import ingest_paths
+
+    result = ingest_paths(args.paths, args.index, issuer=args.issuer or "", prune=args.prune, progress=not args.quiet)
+    read, update = result.read, result.update
+    for problem in read.problems:
+        print(f"skipped  {problem}", file=sys.stderr)
+    for doc_id, fields in read.missing_metadata().items():
+        print(f"note     {doc_id}: not found in the text: {', '.join(fields)}", file=sys.stderr)
+    for old, new in update.renamed.items():
+        print(f"note     doc_id {old!r} is already used by another file; this one is {new!r}", file=sys.stderr)
+    print(
+        f"{len(update.added)} added, {len(update.updated)} updated, {len(update.unchanged)} unchanged, "
+        f"{len(update.removed)} removed; {update.chunks_embedded} passages embedded"
+        + (f" ({update.chunks_embedded / update.embed_seconds:.1f}/s)" if update.embed_seconds else "")
+        + f", {update.chunks_reused} reused. {len(read.problems)} skipped, {len(read.ignored)} ignored (unsupported type)."
+    )
+    print(f"Index: {Path(args.index).resolve()} ({len(result.index.documents)} documents, {len(result.index.chunks)} passages)")
+    return EXIT_PARTIAL if read.problems else EXIT_OK
+
+
+def _print_hit(hit, width: int = 100) -> None:
+    doc = hit.document
+    print(f"[{hit.rank}] {doc.title or hit.doc_id}  (score {hit.score:.3f})")
+    print(f"    {doc.date or 'undated'} · {doc.issuer or 'issuer unknown'} · {doc.lang or '?'} · {hit.doc_id} chars {hit.chunk.char_start}-{hit.chunk.char_end}")
+    snippet = " ".join(hit.chunk.text.split())
+    print(textwrap.indent(textwrap.fill(snippet[:400] + ("…" if len(snippet) > 400 else ""), width - 4), "    "))
+
+
+def cmd_search(args) -> int:
+    from index import Index
+
+    idx = Index.open(args.index)
+    hits = idx.search(args.query, k=args.k, filters=_filters(args), mode=args.mode, per_document=args.documents)
+    if args.json:
+        print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not hits:
+        print("No passage matches (check the filters).")
+    for hit in hits:
+        _print_hit(hit)
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    from index import Index
+
+    info = Index.open(args.index).info()
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"Index       {info['index']}")
+    print(f"Documents   {info['documents']} ({', '.join(f'{k}: {v}' for k, v in info['languages'].items())})")
+    print(f"Passages    {info['chunks']}")
+    dates = info["date_range"]
+    print(f"Dates       {dates[0]} … {dates[1]}" if dates else "Dates       none found", end="")
+    print(f" ({info['undated_documents']} undated)" if info["undated_documents"] else "")
+    print(f"Model       {info['embedder']} · FAISS {info['faiss']} · centring: {info['centring']}")
+    print(f"Updated     {info['updated_at']}")
+    print("Issuers")
+    for issuer, count in list(info["issuers"].items())[:20]:
+        print(f"  {count:5d}  {issuer}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="porteparole",
+        description="Bilingual (French/English) question answering over press releases, offline.",
+        epilog="Example: porteparole ingest communiques/ --index my-index && "
+               "porteparole search \"Qui a signé l'entente ?\" --index my-index",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add or update communiqués in an index",
+                       description="Read .txt .md .html .pdf .docx files and .jsonl bulk records (folders are walked "
+                                   "recursively) and bring the index up to date. Unchanged files cost nothing; "
+                                   "bad files are skipped and listed (exit status 1).")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("--index", required=True, metavar="DIR", help="index directory (created if missing)")
+    p.add_argument("--issuer", metavar="NAME", help="issuer for communiqués whose text names none")
+    p.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="find passages for a question or keywords",
+                       description="Hybrid (dense + BM25) search; a question in English finds French passages and vice versa.")
+    p.add_argument("query")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("-k", type=int, default=10, help="number of results (1-1000, default 10)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval method (default hybrid)")
+    p.add_argument("--documents", action="store_true", help="one result per document (its best passage)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_filter_options(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("info", help="what an index holds", description="Documents, passages, languages, dates, issuers and model of an index.")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub, _add_filter_options)
+    return parser
+
+
+# Commands defined next to the code they drive (answering, web UI, evaluation) register here.
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ingest import PorteParoleError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PorteParoleError as exc:
+        print(f"porteparole: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("porteparole: interrupted; the index is unchanged unless the write had finished.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
