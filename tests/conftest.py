@@ -28,6 +28,7 @@ class FakeEmbedder(Embedder):
 
     dim = 64
     fingerprint = "fake-hashing-embedder:v1"
+    same_meaning_cosine = 0.5  # bag-of-words cosine: a shorter paraphrase sharing half its words scores ~0.57
 
     def __init__(self) -> None:
         self.calls = 0
@@ -77,3 +78,35 @@ def sample_corpus(tmp_path) -> Path:
 
 def running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+class FakeGenerator:
+    """Scripted generator for assistant logic tests: returns ``reply`` (a string or a function of the request)."""
+
+    name = "fake"
+
+    def __init__(self, reply="", rewrite=None):
+        self.reply = reply
+        self.rewrite = rewrite
+        self.requests = []
+
+    def stream(self, request):
+        self.requests.append(request)
+        text = self.reply(request) if callable(self.reply) else self.reply
+        for word in text.split(" "):
+            yield word + " "
+
+    def warm_up(self):
+        pass
+
+    def complete(self, system, user, max_new_tokens=60):
+        return self.rewrite
+
+
+@pytest.fixture
+def sample_index(tmp_path_factory):
+    """The bundled sample corpus indexed with the fake embedder."""
+    from index import ingest_paths
+
+    target = tmp_path_factory.mktemp("sample-index")
+    return ingest_paths([SAMPLES], target, embedder=FakeEmbedder(), progress=False).index

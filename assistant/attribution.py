@@ -1,0 +1,130 @@
+"""Attribute each answer sentence to the source sentence that supports it, and verify the quotes.
+
+The model's own ``[n]`` are hints, not proof (measured: it cites the right source about 30 % of
+the time). Here every answer sentence is compared with the candidate source sentences by meaning
+(multilingual embeddings, so an English sentence matches its French source) and by facts
+(numbers, dates, names must occur in the source). A sentence that no source supports, or that
+states a fact found in no retrieved passage, is dropped; if nothing is left, the answer is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .facts import unsupported_facts
+from .sentences import SourceSentence, split_with_offsets
+from .types import Citation
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+MODEL_CITATION_BONUS = 0.02
+
+
+@dataclass
+class AttributedSentence:
+    text: str
+    sources: list[SourceSentence]
+    support: float
+    unsupported: list[str]
+
+    @property
+    def supported(self) -> bool:
+        return bool(self.sources) and not self.unsupported
+
+
+def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
+    """Split the raw answer into sentences with the [n] the model wrote after each.
+
+    Returns the answer without markers, and ``[(sentence, {n, ...}), ...]``.
+    """
+    sentences = []
+    for sentence, _, _ in split_with_offsets(text):
+        numbers = {int(n) for group in _MARKER.findall(sentence) for n in re.split(r"\s*[,;]\s*", group)}
+        clean = _MARKER.sub("", sentence).strip()
+        if clean and re.search(r"\w", clean):
+            sentences.append((clean, numbers))
+    return " ".join(s for s, _ in sentences), sentences
+
+
+def attribute(
+    answer_sentences: list[tuple[str, set[int]]],
+    candidates: list[SourceSentence],
+    candidate_vectors: np.ndarray,
+    answer_vectors: np.ndarray,
+    passage_numbers: dict[int, int],
+    question: str,
+    support_min: float,
+) -> list[AttributedSentence]:
+    """For each answer sentence, the best supporting candidate (by similarity, facts and the model's [n]).
+
+    ``passage_numbers`` maps the [n] shown to the model to an index in ``candidates``; numbers
+    that point at no passage are ignored. ``support_min`` is the embedder's same-meaning cosine.
+    """
+    attributed = []
+    for (sentence, cited), vector in zip(answer_sentences, answer_vectors):
+        similarities = candidate_vectors @ vector if len(candidates) else np.zeros(0)
+        valid_cited = {passage_numbers[n] for n in cited if n in passage_numbers}
+        scored = []
+        for i, source in enumerate(candidates):
+            bonus = MODEL_CITATION_BONUS if i in valid_cited else 0.0
+            scored.append((float(similarities[i]) + bonus, i))
+        scored.sort(reverse=True)
+        best_sources: list[SourceSentence] = []
+        best_score = scored[0][0] if scored else 0.0
+        missing: list[str] = []
+        if scored and best_score >= support_min:
+            best = candidates[scored[0][1]]
+            # Facts are checked against the whole retrieved passage the sentence belongs to.
+            context = best.hit.chunk.text + " " + best.hit.document.title + " " + best.hit.document.date
+            missing = unsupported_facts(sentence, context, question)
+            if missing:
+                # Another candidate (e.g. the one the model cited) may hold the facts.
+                for score, i in scored[1:6]:
+                    other = candidates[i]
+                    if score < support_min:
+                        break
+                    other_context = other.hit.chunk.text + " " + other.hit.document.title + " " + other.hit.document.date
+                    if not unsupported_facts(sentence, other_context, question):
+                        best, best_score, missing = other, score, []
+                        break
+            best_sources = [best]
+        else:
+            all_context = " ".join({c.hit.chunk.chunk_id: c.hit.chunk.text for c in candidates}.values())
+            missing = unsupported_facts(sentence, all_context, question) or ["no supporting passage"]
+        attributed.append(AttributedSentence(sentence, best_sources, best_score, missing))
+    return attributed
+
+
+def make_citations(attributed: list[AttributedSentence]) -> tuple[str, list[Citation]]:
+    """Final answer text with [n] after each supported sentence, and the verified citations."""
+    citations: list[Citation] = []
+    by_span: dict[tuple[str, int, int], int] = {}
+    parts = []
+    for sentence in attributed:
+        if not sentence.supported:
+            continue
+        numbers = []
+        for source in sentence.sources:
+            doc = source.hit.document
+            # A quote is only shown if it is, verbatim, in the stored document text.
+            if doc.text[source.char_start:source.char_end] != source.text:
+                continue
+            key = (source.doc_id, source.char_start, source.char_end)
+            if key not in by_span:
+                by_span[key] = len(citations) + 1
+                citations.append(Citation(
+                    n=by_span[key], doc_id=doc.doc_id, title=doc.title, date=doc.date, issuer=doc.issuer,
+                    lang=doc.lang, source=doc.source, url=doc.url, quote=source.text,
+                    char_start=source.char_start, char_end=source.char_end,
+                ))
+            numbers.append(by_span[key])
+        if numbers:
+            marks = "".join(f"[{n}]" for n in sorted(set(numbers)))
+            text = sentence.text
+            if text[-1:] in ".!?…":
+                parts.append(f"{text[:-1]} {marks}{text[-1]}")
+            else:
+                parts.append(f"{text} {marks}")
+    return " ".join(parts), citations

@@ -1,0 +1,150 @@
+"""Language-independent facts of a sentence (numbers, dates, names) to check an answer against its sources.
+
+An answer that states a figure, a date or a name must find it in the source it cites: the
+small generator invents such details (see MODELS.md), and they are what a journalist would
+publish. Numbers are compared by value, so "1,5 milliard" (fr) and "1.5 billion" (en) match,
+"43 000" and "43,000" match, and a month matches across languages ("février" = "February").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from ingest.metadata import ENGLISH_MONTHS, FRENCH_MONTHS
+
+_MULTIPLIERS = {
+    "mille": 1e3, "thousand": 1e3, "k": 1e3,
+    "million": 1e6, "millions": 1e6, "mio": 1e6, "m": 1e6,
+    "milliard": 1e9, "milliards": 1e9, "billion": 1e9, "billions": 1e9, "mrd": 1e9, "bn": 1e9,
+}
+_NUMBER = re.compile(
+    r"(?<![\w.,])(\d{1,3}(?:[ \u00a0\u202f.,']\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
+    r"(?:\s*(mille|thousand|millions?|milliards?|billions?|mio|mrd|bn|k|m)\b)?",
+    re.IGNORECASE,
+)
+_MONTHS = {**{k: v for k, v in FRENCH_MONTHS.items()}, **ENGLISH_MONTHS}
+_MONTH_RE = re.compile(r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_NAME = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w\-’']+(?:\s+(?:de|du|des|la|le|of|the|d’|d')?\s*[A-ZÀ-ÖØ-Þ][\w\-’']+)*")
+_WORD = re.compile(r"\w+")
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b")
+
+
+def fold(text: str) -> str:
+    """Lower-case, accents removed: ``Montréal`` → ``montreal``."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).replace("’", "'")
+
+
+def number_values(token: str, multiplier: str | None = None) -> set[float]:
+    """Every value a written number can mean (``1,500`` is 1500 in English and 1.5 in French).
+
+    Example:
+        >>> sorted(number_values("1,5", "milliard"))
+        [1500000000.0]
+        >>> sorted(number_values("43 000"))
+        [43000.0]
+        >>> sorted(number_values("1,500"))
+        [1.5, 1500.0]
+    """
+    raw = token.replace("\u00a0", " ").replace("\u202f", " ").replace("'", " ")
+    readings = set()
+    if re.fullmatch(r"\d{1,3}(?:[ .,]\d{3})+(?:[.,]\d+)?", raw):
+        groups = re.split(r"[ .,]", raw)
+        separators = re.findall(r"[ .,]", raw)
+        thousands = separators[0]
+        if all(sep == thousands for sep in separators):
+            readings.add(float("".join(groups)))
+        else:  # "1.234,5" or "1,234.5": last separator is the decimal mark
+            integer = "".join(groups[:-1])
+            readings.add(float(f"{integer}.{groups[-1]}"))
+    candidate = raw.replace(" ", "")
+    if re.fullmatch(r"\d+[.,]\d+", candidate):
+        readings.add(float(candidate.replace(",", ".")))
+    if re.fullmatch(r"\d+", candidate):
+        readings.add(float(candidate))
+    factor = _MULTIPLIERS.get((multiplier or "").lower(), 1.0)
+    return {round(value * factor, 6) for value in readings}
+
+
+@dataclass
+class Facts:
+    """Numbers (each a set of possible values), months, and names found in a text."""
+
+    numbers: list[set[float]] = field(default_factory=list)
+    months: set[int] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.numbers or self.months or self.names)
+
+
+def extract_facts(text: str, ignore: str = "") -> Facts:
+    """Facts written in ``text``; names also written in ``ignore`` (e.g. the question) are skipped.
+
+    Example:
+        >>> f = extract_facts("Le 2 février 2021, Valérie Plante a signé l'entente de 1,5 milliard.")
+        >>> sorted(min(v) for v in f.numbers), f.months, sorted(f.names)
+        ([2.0, 2021.0, 1500000000.0], {2}, ['valerie plante'])
+    """
+    facts = Facts()
+    for match in _NUMBER.finditer(text):
+        values = number_values(match.group(1), match.group(2))
+        if values:
+            facts.numbers.append(values)
+    facts.months = {_MONTHS[m.group(1).lower()] for m in _MONTH_RE.finditer(text)}
+    for iso in _ISO_DATE.finditer(text):  # "2021-02-02" states a month and a day too
+        facts.months.add(int(iso.group(2)))
+        if iso.group(3):
+            facts.numbers.append({float(int(iso.group(3)))})
+    ignored = set(_WORD.findall(fold(ignore)))
+    for match in _NAME.finditer(text):
+        name = match.group(0)
+        start = match.start()
+        preceding = text[:start].rstrip()
+        sentence_initial = not preceding or preceding[-1] in ".!?:«\"“[(\n"
+        words = name.split()
+        if sentence_initial and len(words) == 1:
+            continue  # a capital that only marks the start of a sentence
+        folded = fold(name)
+        if _MONTH_RE.fullmatch(name) or all(w in ignored for w in _WORD.findall(folded)):
+            continue
+        if len(folded) >= 3:
+            facts.names.add(folded)
+    return facts
+
+
+def number_in(values: set[float], candidates: list[set[float]]) -> bool:
+    return any(values & other for other in candidates)
+
+
+def unsupported_facts(answer_sentence: str, source_text: str, question: str = "") -> list[str]:
+    """Facts of ``answer_sentence`` that ``source_text`` does not contain (empty list = all found).
+
+    A name passes when its last word (the surname, the place: "Mayor Valérie Plante", "City of
+    Montreal") occurs in the source, accents and case ignored, so translated titles around a name
+    do not count as invented.
+
+    Example:
+        >>> unsupported_facts("The aerospace industry employs 43,000 people.", "L’industrie emploie 43 000 personnes.")
+        []
+        >>> unsupported_facts("It employs 52,000 people.", "L’industrie emploie 43 000 personnes.")
+        ['52,000']
+    """
+    answer = extract_facts(answer_sentence, ignore=question)
+    source = extract_facts(source_text)
+    source_words = set(_WORD.findall(fold(source_text)))
+    missing = []
+    numbers_in_answer = [m for m in _NUMBER.finditer(answer_sentence)]
+    for match, values in zip(numbers_in_answer, answer.numbers):
+        if not number_in(values, source.numbers):
+            missing.append(match.group(0).strip())
+    for month in answer.months - source.months:
+        missing.append(f"month {month}")
+    for name in answer.names:
+        words = [w for w in _WORD.findall(name) if len(w) > 2 and w not in {"the", "des", "les", "and"}]
+        if words and words[-1] not in source_words:
+            missing.append(name)
+    return missing

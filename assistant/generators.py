@@ -1,0 +1,225 @@
+"""Answer generators: one abstract method, :meth:`Generator.stream`, yielding text as it is produced.
+
+* :class:`LlmGenerator`: Qwen2.5-Coder-1.5B-Instruct from the pinned GGUF packages, run with
+  transformers on the CPU. The GGUF is verified (SHA-256) and dequantised once; the bf16 weights
+  are then cached as safetensors, so later starts take seconds.
+* :class:`ExtractiveGenerator`: no LLM; quotes the passages' sentences most similar to the
+  question. The fallback when the LLM cannot be loaded, and selectable with ``--generator extractive``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .errors import GeneratorUnavailableError, ModelFileError
+from .model_files import GGUF_SHA256, cache_dir, verified_gguf_path
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A numbered excerpt shown to the generator: ``[n]`` in the answer refers to it."""
+
+    n: int
+    text: str
+    title: str
+    date: str
+    issuer: str
+    lang: str
+    score: float
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    question: str
+    language: str
+    passages: list[Passage]
+    system: str
+    user: str
+    max_new_tokens: int = 120
+
+
+class Generator(ABC):
+    """Turns a :class:`GenerationRequest` into answer text, streamed piece by piece."""
+
+    name: str = "generator"
+
+    @abstractmethod
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """Yield the answer's text in order; the pieces joined are the whole answer."""
+
+    def warm_up(self) -> None:
+        """Load what is expensive now rather than at the first question (optional)."""
+
+    def complete(self, system: str, user: str, max_new_tokens: int = 60) -> str | None:
+        """A short free-form completion (used to rewrite follow-up questions); None if unsupported."""
+        return None
+
+
+class ExtractiveGenerator(Generator):
+    """Answers by quoting the best sentences of the passages, in their own words.
+
+    The passages it receives are already the sentences most similar to the question (chosen by
+    the assistant), best first; it quotes the first ones that fit a short answer and cites them.
+    It cannot translate: a quote stays in its source's language, introduced in the question's.
+    """
+
+    name = "extractive"
+
+    def __init__(self, max_sentences: int = 2) -> None:
+        self.max_sentences = max_sentences
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        ranked = sorted(request.passages, key=lambda p: -p.score)
+        if not ranked:
+            return
+        # A second sentence only when it is nearly as relevant as the first.
+        chosen = [p for p in ranked[: self.max_sentences] if p.score >= ranked[0].score - 0.05]
+        for i, passage in enumerate(chosen):
+            text = passage.text.strip()
+            yield ("" if i == 0 else " ") + f"{text} [{passage.n}]"
+
+
+# Quantities that shape speed, measured on 2 cores (see README "Measured"): prompt reading
+# is ~100 tokens/s in bf16 with AMX and far slower in fp32, so weights are kept in bf16.
+LLM_DIR_NAME = "qwen2.5-coder-1.5b-instruct-bf16"
+
+
+class LlmGenerator(Generator):
+    """Qwen2.5-Coder-1.5B-Instruct (packaged GGUF) through transformers, loaded lazily and once.
+
+    One process-wide model is shared by every instance; generation is serialised by a lock so
+    concurrent callers (several browser tabs) wait their turn instead of corrupting state.
+
+    Example:
+        >>> gen = LlmGenerator()                                                   # doctest: +SKIP
+        >>> "".join(gen.stream(request))                                           # doctest: +SKIP
+    """
+
+    name = "llm"
+    _model = None
+    _tokenizer = None
+    _load_lock = threading.Lock()
+    _generate_lock = threading.Lock()
+    load_seconds: float | None = None
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads or max(1, os.cpu_count() or 1)
+
+    @classmethod
+    def weights_dir(cls) -> Path:
+        return cache_dir() / "models" / LLM_DIR_NAME
+
+    @classmethod
+    def _convert_from_gguf(cls, target: Path) -> None:
+        """Dequantise the verified GGUF once and keep bf16 safetensors (no pickle)."""
+        import torch
+        from safetensors.torch import save_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        gguf = verified_gguf_path()
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config  # the saved weights are plain bf16, not GGUF blocks
+        staging = target.with_name(target.name + ".partial")
+        staging.mkdir(parents=True, exist_ok=True)
+        config.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        save_model(model, str(staging / "model.safetensors"))
+        (staging / "porteparole-source.json").write_text(json.dumps({"gguf_sha256": GGUF_SHA256}) + "\n")
+        if target.exists():
+            import shutil
+
+            shutil.rmtree(target)
+        os.replace(staging, target)
+
+    def _load(self):
+        cls = type(self)
+        if cls._model is not None:
+            return cls._model, cls._tokenizer
+        with cls._load_lock:
+            if cls._model is None:
+                started = time.perf_counter()
+                try:
+                    import torch
+                    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                    torch.set_num_threads(self.threads)
+                    target = self.weights_dir()
+                    marker = target / "porteparole-source.json"
+                    if not marker.exists() or json.loads(marker.read_text()).get("gguf_sha256") != GGUF_SHA256:
+                        self._convert_from_gguf(target)
+                    tokenizer = AutoTokenizer.from_pretrained(target)
+                    model = AutoModelForCausalLM.from_pretrained(target, dtype=torch.bfloat16)
+                    model.eval()
+                except ModelFileError:
+                    raise
+                except (ImportError, OSError, ValueError, RuntimeError) as exc:
+                    raise GeneratorUnavailableError(
+                        f"The language model could not be loaded ({type(exc).__name__}: {exc}). "
+                        "Use --generator extractive, or rerun the README's set-up command."
+                    ) from exc
+                cls._tokenizer, cls._model = tokenizer, model
+                cls.load_seconds = time.perf_counter() - started
+        return cls._model, cls._tokenizer
+
+    def warm_up(self) -> None:
+        self._load()
+
+    def _stream_messages(self, messages: list[dict], max_new_tokens: int) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        model, tokenizer = self._load()
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    model.generate(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
+                                   repetition_penalty=1.05, pad_token_id=tokenizer.eos_token_id)
+            except BaseException as exc:  # surfaced to the caller below
+                errors.append(exc)
+                streamer.end()
+
+        with self._generate_lock:
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            for piece in streamer:
+                if piece:
+                    yield piece
+            worker.join()
+        if errors:
+            raise GeneratorUnavailableError(f"Generation failed: {errors[0]}") from errors[0]
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        messages = [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]
+        yield from self._stream_messages(messages, request.max_new_tokens)
+
+    def complete(self, system: str, user: str, max_new_tokens: int = 60) -> str | None:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return "".join(self._stream_messages(messages, max_new_tokens)).strip()
+
+    def prompt_tokens(self, request: GenerationRequest) -> int:
+        _, tokenizer = self._load()
+        messages = [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]
+        return len(tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+
+
+def make_generator(name: str) -> Generator:
+    """``"llm"`` or ``"extractive"``."""
+    if name == "llm":
+        return LlmGenerator()
+    if name == "extractive":
+        return ExtractiveGenerator()
+    raise GeneratorUnavailableError(f"Unknown generator {name!r}; choose llm or extractive.")

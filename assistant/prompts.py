@@ -1,0 +1,65 @@
+"""Everything the assistant says in words: prompts for the model and messages for the reader, in fr and en."""
+
+from __future__ import annotations
+
+from .generators import Passage
+
+NOT_FOUND = "NOT_FOUND"
+
+SYSTEM_PROMPT = (
+    "You answer journalists' questions about press releases. Rules:\n"
+    "1. Use only the numbered passages given. Never add facts, figures, names or dates that are not in them.\n"
+    "2. After each sentence, cite the passage(s) it comes from as [n].\n"
+    "3. Answer in the language of the question (French question: French answer; English question: "
+    "English answer), even when the passages are in the other language.\n"
+    f"4. If the passages do not contain the answer, reply only: {NOT_FOUND}\n"
+    "5. Be brief: one to three sentences."
+)
+
+INSTRUCTION = {
+    "fr": f"Réponds en français, en une à trois phrases, en citant les passages avec [n]. "
+          f"Si les passages ne contiennent pas la réponse, réponds seulement {NOT_FOUND}.",
+    "en": f"Answer in English, in one to three sentences, citing the passages as [n]. "
+          f"If the passages do not contain the answer, reply only {NOT_FOUND}.",
+}
+
+REFUSAL = {
+    "fr": "Les communiqués indexés ne permettent pas de répondre à cette question. "
+          "Voici les passages les plus proches, à vérifier vous-même.",
+    "en": "The indexed communiqués do not answer this question. "
+          "Here are the closest passages, for you to check.",
+}
+
+EXTRACTIVE_LEAD = {"fr": "D'après les communiqués : ", "en": "According to the communiqués: "}
+
+REWRITE_SYSTEM = (
+    "Rewrite the user's last question so that it can be understood without the conversation. "
+    "Keep its language. Output only the rewritten question."
+)
+
+
+def passage_header(passage: Passage) -> str:
+    parts = [part for part in (passage.issuer, passage.date) if part]
+    title = passage.title or ""
+    return f"{title} ({', '.join(parts)})" if parts else title
+
+
+def build_user_prompt(question: str, language: str, passages: list[Passage]) -> str:
+    """Passages first, then the question, then one line in the question's language (as measured best)."""
+    lines = ["Passages:"]
+    for passage in passages:
+        header = passage_header(passage)
+        lines.append(f"[{passage.n}] {passage.text}" + (f" — {header}" if header else ""))
+    label = "Question" if language == "en" else "Question"
+    lines += ["", f"{label}: {question}", INSTRUCTION.get(language, INSTRUCTION["en"])]
+    return "\n".join(lines)
+
+
+def build_rewrite_prompt(question: str, history: list[tuple[str, str]]) -> str:
+    lines = []
+    for previous_question, previous_answer in history[-3:]:
+        lines.append(f"User: {previous_question}")
+        if previous_answer:
+            lines.append(f"Assistant: {previous_answer[:300]}")
+    lines.append(f"User (last question): {question}")
+    return "\n".join(lines)

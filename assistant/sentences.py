@@ -1,0 +1,68 @@
+"""Sentences with exact character offsets into their document's text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index import Hit
+
+# A sentence ends at . ! ? … (optionally followed by a closing quote) before whitespace, or at a line break.
+_BOUNDARY = re.compile(r"(?<=[.!?…])[»”\"')]*\s+|\n+")
+MIN_SENTENCE_CHARS = 25
+MAX_SENTENCE_CHARS = 600
+
+
+@dataclass(frozen=True)
+class SourceSentence:
+    """A sentence of a retrieved passage: ``document.text[char_start:char_end] == text``."""
+
+    hit: Hit
+    text: str
+    char_start: int
+    char_end: int
+
+    @property
+    def doc_id(self) -> str:
+        return self.hit.doc_id
+
+
+def split_with_offsets(text: str, base: int = 0) -> list[tuple[str, int, int]]:
+    """Split ``text`` into sentences ``(sentence, start, end)``; offsets are ``base + index in text``.
+
+    Example:
+        >>> split_with_offsets("Première phrase. Seconde phrase !\\nTroisième.")
+        [('Première phrase.', 0, 16), ('Seconde phrase !', 17, 33), ('Troisième.', 34, 44)]
+    """
+    pieces = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        end = match.start() + len(match.group(0).rstrip())  # keep a closing quote with its sentence
+        if end > start:
+            pieces.append((start, end))
+        start = match.end()
+    if start < len(text):
+        pieces.append((start, len(text)))
+    out = []
+    for s, e in pieces:
+        segment = text[s:e]
+        lead = len(segment) - len(segment.lstrip())
+        trail = len(segment.rstrip())
+        if trail > lead:
+            out.append((text[s + lead:s + trail], base + s + lead, base + s + trail))
+    return out
+
+
+def sentences_of_hits(hits: list[Hit]) -> list[SourceSentence]:
+    """Sentences of the retrieved passages, each once even when passages overlap."""
+    seen: set[tuple[str, int]] = set()
+    sentences = []
+    for hit in hits:
+        for text, start, end in split_with_offsets(hit.chunk.text, hit.chunk.char_start):
+            if len(text) < MIN_SENTENCE_CHARS or (hit.doc_id, start) in seen:
+                continue
+            seen.add((hit.doc_id, start))
+            if len(text) > MAX_SENTENCE_CHARS:
+                text, end = text[:MAX_SENTENCE_CHARS], start + MAX_SENTENCE_CHARS
+            sentences.append(SourceSentence(hit, text, start, end))
+    return sentences

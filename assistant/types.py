@@ -1,0 +1,81 @@
+"""What an answer is made of: :class:`Citation` (a verified quote) and :class:`Answer`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from index import Hit
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source for part of an answer, quoting an exact span of the document's text.
+
+    ``document_text[char_start:char_end] == quote`` was verified when the citation was made.
+    """
+
+    n: int
+    doc_id: str
+    title: str
+    date: str
+    issuer: str
+    lang: str
+    source: str
+    url: str
+    quote: str
+    char_start: int
+    char_end: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def reference(self) -> str:
+        """One line for a reference list: ``[1] Title — Issuer, 2021-02-02 (doc-id): « quote »``."""
+        who = ", ".join(part for part in (self.issuer, self.date) if part)
+        head = f"[{self.n}] {self.title or self.doc_id}" + (f" — {who}" if who else "")
+        return f"{head} ({self.doc_id}): « {self.quote} »"
+
+
+@dataclass
+class Answer:
+    """The assistant's answer: text with [n] markers, its citations, what was retrieved, and timings.
+
+    ``refused`` is True when the sources do not support an answer; ``text`` then says so in the
+    question's language and ``hits`` still lists the closest sources.
+    """
+
+    question: str
+    text: str
+    language: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    standalone_question: str = ""
+    generator: str = ""
+    raw_text: str = ""
+    refusal_reason: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "text": self.text,
+            "language": self.language,
+            "refused": self.refused,
+            "refusal_reason": self.refusal_reason,
+            "generator": self.generator,
+            "citations": [c.to_dict() for c in self.citations],
+            "hits": [h.to_dict() for h in self.hits],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "raw_text": self.raw_text,
+        }
+
+    def with_sources(self) -> str:
+        """Plain text ready to paste into an article: the answer, then the numbered references."""
+        lines = [self.text.strip()]
+        if self.citations:
+            lines.append("")
+            lines.append("Sources :" if self.language == "fr" else "Sources:")
+            lines.extend(c.reference() + (f" {c.url}" if c.url else "") for c in self.citations)
+        return "\n".join(lines)

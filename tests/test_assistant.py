@@ -1,0 +1,99 @@
+"""Assistant logic with fakes: citations verified verbatim, refusals, follow-ups, errors, streaming order."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import Assistant, ExtractiveGenerator, InvalidQuestionError
+from assistant.facts import number_values, unsupported_facts
+from assistant.prompts import NOT_FOUND, REFUSAL
+
+from conftest import FakeGenerator
+
+TICKET = "Fares will be the same as during the day: a single ticket costs $2.75 and monthly passes are valid on night buses at no extra cost."
+
+
+def _passage_number(request, needle):
+    return next(p.n for p in request.passages if needle in p.text)
+
+
+def test_answer_cites_verbatim_quotes_and_drops_bad_markers(sample_index):
+    def reply(request):
+        n = _passage_number(request, "single ticket costs")
+        return f"A single ticket costs $2.75 [{n}][42]."
+
+    assistant = Assistant(sample_index, FakeGenerator(reply))
+    answer = assistant.ask("How much does a night bus ticket cost?")
+    assert not answer.refused
+    assert answer.language == "en"
+    assert "[42]" not in answer.text and "[1]" in answer.text
+    (citation,) = answer.citations
+    doc = sample_index.documents[citation.doc_id]
+    assert doc.text[citation.char_start:citation.char_end] == citation.quote
+    assert "$2.75" in citation.quote and citation.issuer.startswith("Media relations")
+    assert "Sources:" in answer.with_sources() and "$2.75" in answer.with_sources()
+
+
+def test_attribution_does_not_need_the_models_markers(sample_index):
+    assistant = Assistant(sample_index, FakeGenerator("A single ticket costs $2.75 on night buses."))
+    answer = assistant.ask("How much does a night bus ticket cost?")
+    assert not answer.refused and answer.citations
+    assert "$2.75" in answer.citations[0].quote
+
+
+def test_invented_figure_is_refused_in_the_question_language(sample_index):
+    assistant = Assistant(sample_index, FakeGenerator("Un billet coûte 4,50 dollars [1]."))
+    answer = assistant.ask("Combien coûte un billet de bus de nuit ?")
+    assert answer.refused and answer.language == "fr"
+    assert answer.text == REFUSAL["fr"] and answer.citations == []
+    assert answer.hits, "the closest sources are still listed"
+    assert "4,50" in answer.refusal_reason
+
+
+def test_model_not_found_is_a_refusal(sample_index):
+    answer = Assistant(sample_index, FakeGenerator(NOT_FOUND)).ask("What is the budget of the Toulouse police?")
+    assert answer.refused and answer.text == REFUSAL["en"]
+
+
+def test_streaming_gives_sources_before_text(sample_index):
+    assistant = Assistant(sample_index, FakeGenerator("A single ticket costs $2.75."))
+    kinds = [event.kind for event in assistant.ask_stream("How much is a night bus ticket?")]
+    assert kinds[0] == "sources" and kinds[-1] == "answer" and "text" in kinds
+
+
+def test_follow_up_is_rewritten_with_history(sample_index):
+    generator = FakeGenerator(NOT_FOUND, rewrite="Combien coûte un billet de bus de nuit à Northbay ?")
+    assistant = Assistant(sample_index, generator)
+    history = [{"role": "user", "content": "Quand les bus de nuit de Northbay démarrent-ils ?"},
+               {"role": "assistant", "content": "Le 6 janvier 2025 [1]."}]
+    answer = assistant.ask("Et le prix ?", history=history)
+    assert answer.standalone_question == "Combien coûte un billet de bus de nuit à Northbay ?"
+    assert answer.language == "fr"
+    # Without a model able to rewrite, the previous question gives the follow-up its subject.
+    plain = Assistant(sample_index, FakeGenerator(NOT_FOUND, rewrite=None))
+    assert plain.ask("Et le prix ?", history=[("Quand les bus de nuit démarrent-ils ?", "")]).standalone_question.startswith("Quand les bus")
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, "x" * 1001])
+def test_bad_questions_raise_clear_errors(sample_index, bad):
+    with pytest.raises(InvalidQuestionError):
+        Assistant(sample_index, FakeGenerator("x")).ask(bad)
+
+
+def test_extractive_generator_quotes_sources(sample_index):
+    answer = Assistant(sample_index, ExtractiveGenerator()).ask("How much does a single ticket cost on night buses?")
+    assert not answer.refused
+    assert answer.text.startswith("According to the communiqués:")
+    assert any("$2.75" in c.quote for c in answer.citations)
+
+
+def test_filters_restrict_the_sources(sample_index):
+    answer = Assistant(sample_index, FakeGenerator(NOT_FOUND)).ask("ticket", filters={"lang": ("fr",)})
+    assert answer.hits and all(hit.document.lang == "fr" for hit in answer.hits)
+
+
+def test_numbers_match_across_languages():
+    assert number_values("1,5", "milliard") & number_values("1.5", "billion")
+    assert unsupported_facts("It costs 1.5 billion francs.", "Le coût est de 1,5 milliard de francs.") == []
+    assert unsupported_facts("The agreement was signed on 2 February 2021.", "signée le mardi 2 février 2021") == []
+    assert unsupported_facts("It was signed in March.", "signée le 2 février 2021") == ["month 3"]
