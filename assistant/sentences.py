@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from index import Hit
 
-# A sentence ends at . ! ? … (optionally followed by a closing quote) before whitespace, or at a line break.
-_BOUNDARY = re.compile(r"(?<=[.!?…])[»”\"')]*\s+|\n+")
+# A sentence ends at . ! ? … (optionally followed by a closing quote) before whitespace, or at a
+# blank line. A single line break does not end one: headlines are often wrapped over two lines.
+_BOUNDARY = re.compile(r"(?<=[.!?…])[»”\"')]*\s+|\n\s*\n")
 MIN_SENTENCE_CHARS = 25
 MAX_SENTENCE_CHARS = 600
 
@@ -31,8 +32,8 @@ def split_with_offsets(text: str, base: int = 0) -> list[tuple[str, int, int]]:
     """Split ``text`` into sentences ``(sentence, start, end)``; offsets are ``base + index in text``.
 
     Example:
-        >>> split_with_offsets("Première phrase. Seconde phrase !\\nTroisième.")
-        [('Première phrase.', 0, 16), ('Seconde phrase !', 17, 33), ('Troisième.', 34, 44)]
+        >>> split_with_offsets("Première phrase. Seconde phrase !\\n\\nUn titre\\nsur deux lignes")
+        [('Première phrase.', 0, 16), ('Seconde phrase !', 17, 33), ('Un titre\\nsur deux lignes', 35, 59)]
     """
     pieces = []
     start = 0

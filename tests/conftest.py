@@ -47,6 +47,13 @@ class FakeEmbedder(Embedder):
         return out
 
 
+@pytest.fixture(autouse=True)
+def isolated_embedding_cache(request, tmp_path, monkeypatch):
+    """Logic tests get their own cache directory; `slow` tests share the machine's (models, vectors)."""
+    if request.node.get_closest_marker("slow") is None:
+        monkeypatch.setenv("PORTEPAROLE_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()

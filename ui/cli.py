@@ -97,6 +97,63 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
+def _print_answer(answer) -> None:
+    print(answer.text)
+    if answer.refused:
+        print()
+        print("Closest sources:" if answer.language == "en" else "Sources les plus proches :")
+        for hit in answer.hits[:3]:
+            _print_hit(hit)
+        return
+    print()
+    for citation in answer.citations:
+        who = " · ".join(part for part in (citation.date, citation.issuer, citation.lang) if part)
+        print(f"[{citation.n}] {citation.title or citation.doc_id}")
+        print(f"    {who} · {citation.doc_id} chars {citation.char_start}-{citation.char_end}")
+        print(textwrap.indent(textwrap.fill(f"« {citation.quote} »", 96), "    "))
+
+
+def cmd_ask(args) -> int:
+    from assistant import Assistant
+
+    assistant = Assistant.open(args.index, generator=args.generator)
+    answer = None
+    streamed = False
+    for event in assistant.ask_stream(args.question, filters=_filters(args)):
+        if event.kind == "text" and not args.json and sys.stderr.isatty():
+            print(event.text, end="", file=sys.stderr, flush=True)  # live draft; the verified answer follows
+            streamed = True
+        elif event.kind == "answer":
+            answer = event.answer
+    if streamed:
+        print("\n", file=sys.stderr)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(answer)
+    return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    from ui.app import serve
+
+    auth = None
+    if args.auth:
+        user, sep, password = args.auth.partition(":")
+        if not sep or not user or not password:
+            print("porteparole: error: --auth must be USER:PASS", file=sys.stderr)
+            return EXIT_USAGE
+        auth = (user, password)
+    serve(args.index, host=args.host, port=args.port, auth=auth, generator=args.generator)
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from eval.run import run_from_cli
+
+    return run_from_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="porteparole",
@@ -133,13 +190,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub, _add_filter_options)
+    p = sub.add_parser("ask", help="answer a question with cited sources",
+                       description="Answer a French or English question in its language, from the index, with numbered "
+                                   "citations quoting the sources verbatim; says so when the sources do not answer.")
+    p.add_argument("question")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--generator", choices=["llm", "extractive"], default="llm",
+                   help="llm: the packaged Qwen2.5 1.5B model (default); extractive: quote the best sentences, no model")
+    p.add_argument("--json", action="store_true", help="machine-readable output (answer, citations, hits, timings)")
+    _add_filter_options(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="open the chat in the browser",
+                       description="Start the web chat (Gradio) over an index. Binds to 127.0.0.1 unless --host says otherwise.")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", metavar="USER:PASS", help="require this username and password")
+    p.add_argument("--generator", choices=["llm", "extractive"], default="llm")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("eval", help="measure retrieval and answer quality; fail below thresholds",
+                       description="Run the evaluation suite on a data directory (the format of ../shared/evaldata), "
+                                   "print a table, write report.json, report.md and plots, and exit 1 when a metric "
+                                   "is below eval/thresholds.toml.")
+    p.add_argument("--data", metavar="DIR", help="evaluation data directory (default: ../shared/evaldata next to the repo)")
+    p.add_argument("--sample", type=int, metavar="N", help="answer-quality questions per set (default: as in thresholds.toml)")
+    p.add_argument("--generator", choices=["llm", "extractive"], default="llm")
+    p.add_argument("--out", metavar="DIR", default="eval-out", help="where to write the report (default eval-out)")
+    p.add_argument("--ci", action="store_true", help="the CI configuration: full retrieval set, both generators, thresholds enforced")
+    p.set_defaults(func=cmd_eval)
     return parser
-
-
-# Commands defined next to the code they drive (answering, web UI, evaluation) register here.
-_EXTRA_COMMANDS: list = []
 
 
 def main(argv: list[str] | None = None) -> int:

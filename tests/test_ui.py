@@ -1,0 +1,179 @@
+"""The web chat in headless Chromium, driven by Playwright as a journalist would use it.
+
+Fast runs use the fake generator; the `slow` one uses the real models. Screenshots are saved in
+tests/artifacts/ (look at them: laptop and phone widths).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SAMPLES, FakeGenerator
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = os.environ.get("PORTEPAROLE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (python3 dev.py test installs it)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(assistant):
+    from ui.app import build_app, launch_kwargs
+
+    port = _free_port()
+    demo = build_app(assistant)
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **launch_kwargs("127.0.0.1", port, None))
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _ask(page, question: str, turn: int = 1, timeout_ms: int = 60_000) -> None:
+    box = page.locator("#pp-question textarea").first
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_selector(f'#pp-sources .pp-panel[data-turn="{turn}"][data-state="answered"]', timeout=timeout_ms)
+
+
+def _echo_best_passage(request):
+    best = max(request.passages, key=lambda p: p.score)
+    return f"{best.text} [{best.n}]"
+
+
+@pytest.fixture
+def live_app(tmp_path, fake_embedder):
+    from assistant import Assistant
+    from index import ingest_paths
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SAMPLES, corpus)
+    # A communiqué carrying markup and a script: it must be shown as text, never run.
+    (corpus / "hostile.html").write_text(
+        "<html><body><h1>Avis &lt;b&gt;important&lt;/b&gt;</h1><p>La mairie publie le texte &lt;script&gt;window.pwned=1&lt;/script&gt; "
+        "sans modification, le 3 mars 2024.</p></body></html>", encoding="utf-8")
+    index = ingest_paths([corpus], tmp_path / "idx", embedder=fake_embedder, progress=False).index
+    demo, url = _start(Assistant(index, FakeGenerator(_echo_best_passage)))
+    yield url, tmp_path
+    demo.close()
+
+
+def test_chat_answers_with_cited_highlighted_sources(live_app, browser):
+    url, tmp_path = live_app
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="fr-FR")
+    page.goto(url)
+    page.wait_for_selector("#pp-question textarea", timeout=30_000)
+    assert "Votre question" in page.content()  # labels follow the browser's language
+
+    _ask(page, "Combien coûte un billet de bus de nuit à Northbay ?")
+    assert page.locator("#pp-chat a.pp-cite").count() >= 1, "citations must be visible links"
+    card = page.locator("#pp-sources #pp-src-1")
+    assert card.locator("mark").first.inner_text().strip() != ""
+    copy_text = page.locator("#pp-copy textarea").input_value()
+    assert "Sources" in copy_text and "[1]" in copy_text
+    page.screenshot(path=str(ARTIFACTS / "chat-fr-laptop.png"), full_page=True)
+
+    # Expanding a card shows the whole communiqué with the quoted span highlighted.
+    card.locator("details.pp-doc summary").click()
+    full = card.locator(".pp-full")
+    full.wait_for(state="visible")
+    assert card.locator(".pp-full mark").inner_text() in full.inner_text()
+    assert len(full.inner_text()) > len(card.locator(".pp-full mark").inner_text())
+
+    # English question; the same page, a second turn.
+    _ask(page, "How much will the renovation of Riverton's Central Library cost?", turn=2)
+    assert "12.5 million" in page.locator("#pp-sources").inner_text()
+
+    # A filter: only French sources.
+    page.locator("#pp-filters").get_by_text("Filtrer les sources").click()
+    page.locator("#pp-langs").get_by_text("Français").click()
+    _ask(page, "Northbay night buses", turn=3)
+    metas = page.locator("#pp-sources .pp-meta").all_inner_texts()
+    assert metas and all(" · FR · " in meta for meta in metas)
+
+
+def test_hostile_document_is_displayed_as_text(live_app, browser):
+    url, _ = live_app
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("#pp-question textarea", timeout=30_000)
+    _ask(page, "Que publie la mairie sans modification ?")
+    assert "<script>window.pwned=1</script>" in page.locator("#pp-sources").inner_text()
+    assert page.evaluate("() => window.pwned") is None
+
+
+def test_phone_width_and_upload(live_app, browser):
+    url, tmp_path = live_app
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
+    page.goto(url)
+    page.wait_for_selector("#pp-question textarea", timeout=30_000)
+    assert "Your question" in page.content()
+    _ask(page, "When will the renovation of Riverton's Central Library start?")
+    page.screenshot(path=str(ARTIFACTS / "chat-en-phone.png"), full_page=True)
+
+    page.get_by_role("tab", name="Index").click()
+    upload = tmp_path / "nouveau-communique.txt"
+    upload.write_text("# La ville ouvre une piscine olympique\n\nLyon, 3 juin 2024\n\nLa piscine ouvrira ses portes le 1er juillet.", encoding="utf-8")
+    page.locator("#pp-upload input[type=file]").set_input_files(str(upload))
+    page.locator("#pp-ingest").click()
+    page.wait_for_function("() => document.querySelector('#pp-ingest-result')?.innerText.includes('nouveau-communique.txt')", timeout=60_000)
+    assert "added" in page.locator("#pp-ingest-result").inner_text()
+    assert "6 documents" in page.locator("#pp-index-summary").inner_text()  # 5 before the upload
+    page.screenshot(path=str(ARTIFACTS / "index-upload-phone.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_real_models_in_the_browser(browser, tmp_path):
+    """The real embedder and generator behind the page: an English question about a French communiqué."""
+    import time
+
+    from assistant import Assistant
+    from index import ingest_paths
+
+    index = ingest_paths([SAMPLES], tmp_path / "idx", progress=False).index
+    assistant = Assistant(index, "llm")
+    assistant.generator.warm_up()
+    demo, url = _start(assistant)
+    try:
+        page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="en-US")
+        page.goto(url)
+        page.wait_for_selector("#pp-question textarea", timeout=30_000)
+        started = time.perf_counter()
+        box = page.locator("#pp-question textarea").first
+        box.fill("How many people does the aerospace industry employ in Quebec?")
+        box.press("Enter")
+        page.wait_for_selector("#pp-chat .pp-draft", timeout=120_000)
+        first_text = time.perf_counter() - started
+        page.wait_for_function("() => (document.querySelector('#pp-copy textarea')?.value || '').length > 0", timeout=180_000)
+        total = time.perf_counter() - started
+        print(f"\nbrowser: first streamed text after {first_text:.1f}s, verified answer after {total:.1f}s")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "chat-real-model.png"), full_page=True)
+        chat = page.locator("#pp-chat").inner_text()
+        assert "43" in chat
+        assert page.locator("#pp-chat a.pp-cite").count() >= 1
+    finally:
+        demo.close()

@@ -1,0 +1,202 @@
+"""The Gradio chat over the same :class:`~assistant.Assistant` the Python API and CLI use.
+
+Started by ``porteparole serve --index DIR`` (or ``python3 dev.py chat``). Labels follow the
+browser's language (French or English); answers follow the question's language.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+from assistant import Assistant, InvalidQuestionError
+from index import Index, IndexError_, SearchFilters, ingest_paths
+from ingest import SUPPORTED_SUFFIXES, detect_language
+
+from .render import CSS, HEAD, answer_markdown, draft_markdown, sources_panel
+
+MAX_UPLOAD = "20mb"
+MAX_UPLOAD_FILES = 50
+
+I18N = gr.I18n(
+    en={
+        "title": "Porte-parole — questions on press releases",
+        "subtitle": "Ask in French or English. Every claim links to the exact passage of the communiqué it comes from; check them before you publish.",
+        "ask": "Your question", "ask_placeholder": "e.g. Who signed the agreement between Toulouse and Montréal?",
+        "send": "Ask", "clear": "New conversation", "chat": "Conversation", "sources": "Sources",
+        "copy": "Answer with sources (plain text, ready to paste)", "filters": "Filter the sources",
+        "since": "From (YYYY-MM-DD)", "until": "To (YYYY-MM-DD)", "issuer": "Issuer", "lang": "Language of sources",
+        "tab_chat": "Chat", "tab_index": "Index", "upload": "Add communiqués (.txt .md .html .pdf .docx .jsonl, 20 MB max each)",
+        "ingest": "Add to the index", "ingest_result": "Result", "examples": "Examples",
+    },
+    fr={
+        "title": "Porte-parole — questions sur les communiqués",
+        "subtitle": "Posez vos questions en français ou en anglais. Chaque affirmation renvoie au passage exact du communiqué ; vérifiez avant de publier.",
+        "ask": "Votre question", "ask_placeholder": "ex. : Qui a signé l'entente entre Toulouse et Montréal ?",
+        "send": "Demander", "clear": "Nouvelle conversation", "chat": "Conversation", "sources": "Sources",
+        "copy": "Réponse avec sources (texte brut, prêt à coller)", "filters": "Filtrer les sources",
+        "since": "Du (AAAA-MM-JJ)", "until": "Au (AAAA-MM-JJ)", "issuer": "Émetteur", "lang": "Langue des sources",
+        "tab_chat": "Discussion", "tab_index": "Index", "upload": "Ajouter des communiqués (.txt .md .html .pdf .docx .jsonl, 20 Mo max chacun)",
+        "ingest": "Ajouter à l'index", "ingest_result": "Résultat", "examples": "Exemples",
+    },
+)
+
+EXAMPLES = [
+    "Qui a signé l'entente de coopération entre Toulouse et Montréal ?",
+    "How many people does the aerospace industry employ in Quebec?",
+    "Combien coûte un billet de bus de nuit à Northbay ?",
+    "When will the renovation of Riverton's Central Library start?",
+]
+
+
+def index_summary(index: Index) -> str:
+    info = index.info()
+    dates = info["date_range"]
+    lines = [
+        f"**{info['documents']}** documents · **{info['chunks']}** passages · "
+        + ", ".join(f"{lang}: {count}" for lang, count in info["languages"].items()),
+        f"Dates: {dates[0]} … {dates[1]}" if dates else "Dates: —",
+        "",
+        "| Issuer / Émetteur | Documents |",
+        "|---|---|",
+    ]
+    lines += [f"| {issuer.replace('|', '/')} | {count} |" for issuer, count in list(info["issuers"].items())[:25]]
+    return "\n".join(lines)
+
+
+class ChatApp:
+    """Holds the assistant; the index can be swapped after an upload while chats continue."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self._reload_lock = threading.Lock()
+
+    def issuers(self) -> list[str]:
+        return sorted({doc.issuer for doc in self.assistant.index.documents.values() if doc.issuer})
+
+    def respond(self, message, history, since, until, issuers, langs):
+        """Stream: sources at once, the draft text as it is generated, then the verified answer."""
+        history = list(history or [])
+        message = (message or "").strip()
+        if not message:
+            return
+        lang = detect_language(message)[0] or "en"
+        turn = sum(1 for item in history if item.get("role") == "user") + 1
+        history.append({"role": "user", "content": message})
+        history.append({"role": "assistant", "content": "…"})
+        yield history, sources_panel(lang, turn=turn), "", ""
+        try:
+            filters = SearchFilters(since=since or None, until=until or None, issuer=tuple(issuers or ()), lang=tuple(langs or ()))
+            events = self.assistant.ask_stream(message, history=history[:-2], filters=filters)
+            draft, hits = "", []
+            for event in events:
+                if event.kind == "sources":
+                    hits = event.hits
+                    yield history, sources_panel(lang, hits, turn=turn), "", ""
+                elif event.kind == "text":
+                    draft += event.text
+                    history[-1] = {"role": "assistant", "content": draft_markdown(draft, lang)}
+                    yield history, gr.skip(), "", ""
+                elif event.kind == "answer":
+                    answer = event.answer
+                    history[-1] = {"role": "assistant", "content": answer_markdown(answer)}
+                    panel = sources_panel(answer.language, answer.hits, answer, self.assistant.index.documents, turn=turn)
+                    yield history, panel, answer.with_sources(), ""
+        except (InvalidQuestionError, IndexError_) as exc:
+            history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
+            yield history, sources_panel(lang, [], turn=turn), "", ""
+
+    def upload(self, files, progress=gr.Progress()):
+        """Copy uploads next to the index (so their source paths last) and ingest them."""
+        if not files:
+            return "No file. / Aucun fichier.", index_summary(self.assistant.index), gr.update()
+        files = files[:MAX_UPLOAD_FILES]
+        target = self.assistant.index.index_dir / "uploads"
+        target.mkdir(parents=True, exist_ok=True)
+        rows, kept = ["| File / Fichier | Result / Résultat |", "|---|---|"], []
+        for i, file in enumerate(files):
+            progress((i, len(files)), desc="Reading / Lecture")
+            path = Path(file if isinstance(file, str) else file.name)
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                rows.append(f"| {path.name} | refused: type not allowed / type refusé |")
+                continue
+            destination = target / path.name
+            shutil.copyfile(path, destination)
+            kept.append(destination)
+        if kept:
+            progress((len(files), len(files)), desc="Indexing / Indexation")
+            with self._reload_lock:
+                result = ingest_paths(kept, self.assistant.index.index_dir, embedder=self.assistant.index.embedder, progress=False)
+                self.assistant.index = result.index
+            problems = {Path(p.source.split(":")[0]).name: p.reason for p in result.read.problems}
+            added, updated = set(result.update.added), set(result.update.updated)
+            for path in kept:
+                if path.name in problems:
+                    rows.append(f"| {path.name} | skipped: {problems[path.name]} |")
+                    continue
+                status = "added / ajouté" if path.stem in added else "updated / mis à jour" if path.stem in updated else "unchanged / inchangé"
+                rows.append(f"| {path.name} | {status} |")
+        return "\n".join(rows), index_summary(self.assistant.index), gr.update(choices=self.issuers())
+
+
+def build_app(assistant: Assistant) -> gr.Blocks:
+    app = ChatApp(assistant)
+    with gr.Blocks(title="Porte-parole", fill_width=True) as demo:
+        gr.Markdown(f"## {I18N('title')}", elem_id="pp-title")
+        gr.Markdown(I18N("subtitle"))
+        with gr.Tab(I18N("tab_chat")):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=320):
+                    chatbot = gr.Chatbot(label=I18N("chat"), height=460, elem_id="pp-chat", buttons=["copy"],
+                                         sanitize_html=True, placeholder="Porte-parole")
+                    question = gr.Textbox(label=I18N("ask"), placeholder=I18N("ask_placeholder"), lines=1, max_length=1000,
+                                          elem_id="pp-question", submit_btn=True)
+                    gr.Examples(EXAMPLES, inputs=question, label=I18N("examples"))
+                    with gr.Accordion(I18N("filters"), open=False, elem_id="pp-filters"):
+                        with gr.Row():
+                            since = gr.Textbox(label=I18N("since"), elem_id="pp-since", max_length=10)
+                            until = gr.Textbox(label=I18N("until"), elem_id="pp-until", max_length=10)
+                        issuers = gr.Dropdown(choices=app.issuers(), multiselect=True, label=I18N("issuer"), elem_id="pp-issuer")
+                        langs = gr.CheckboxGroup(choices=[("Français", "fr"), ("English", "en")], label=I18N("lang"), elem_id="pp-langs")
+                    copy_box = gr.Textbox(label=I18N("copy"), lines=4, interactive=False, buttons=["copy"], elem_id="pp-copy")
+                    clear = gr.Button(I18N("clear"), variant="secondary", size="sm")
+                with gr.Column(scale=2, min_width=300):
+                    sources = gr.HTML(label=I18N("sources"), elem_id="pp-sources", value="")
+        with gr.Tab(I18N("tab_index")):
+            summary = gr.Markdown(index_summary(assistant.index), elem_id="pp-index-summary")
+            files = gr.File(label=I18N("upload"), file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="pp-upload")
+            ingest_button = gr.Button(I18N("ingest"), variant="primary", elem_id="pp-ingest")
+            result = gr.Markdown(elem_id="pp-ingest-result")
+
+        inputs = [question, chatbot, since, until, issuers, langs]
+        outputs = [chatbot, sources, copy_box, question]
+        question.submit(app.respond, inputs, outputs, concurrency_limit=4)
+        clear.click(lambda: ([], "", "", ""), None, outputs)
+        ingest_button.click(app.upload, files, [result, summary, issuers], concurrency_limit=1)
+    demo.chat_app = app
+    return demo
+
+
+def launch_kwargs(host: str, port: int, auth) -> dict:
+    return dict(server_name=host, server_port=port, auth=auth, max_file_size=MAX_UPLOAD, i18n=I18N,
+                css=CSS, head=HEAD, theme=gr.themes.Soft(), footer_links=[], show_error=False)
+
+
+def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, auth=None, generator: str = "llm") -> None:
+    """Open the index and serve the chat until interrupted (the model loads in the background)."""
+    assistant = Assistant.open(index_dir, generator=generator)
+    # Load the model while the page opens, so the first question does not pay for it.
+    threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
+    demo = build_app(assistant)
+    print(f"Porte-parole: http://{host}:{port}  (index {Path(index_dir).resolve()}, generator {generator})", flush=True)
+    demo.queue(default_concurrency_limit=4).launch(**launch_kwargs(host, port, auth))
+
+
+def _warm_up(assistant: Assistant) -> None:
+    try:
+        assistant.generator.warm_up()
+    except Exception as exc:  # the first question will report it clearly and fall back
+        print(f"Porte-parole: the language model could not be preloaded: {exc}", flush=True)

@@ -1,0 +1,170 @@
+"""HTML for the chat: answers with citation links, source cards with highlighted quotes.
+
+Every piece of document or model text goes through :func:`html.escape` before it is placed in
+markup: a communiqué that contains HTML or a script is shown as text, never run.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from assistant import Answer, Citation
+from index import Hit
+
+LABELS = {
+    "fr": {
+        "sources": "Sources citées", "retrieved": "Passages trouvés", "full": "Voir le communiqué complet",
+        "refused": "Pas de réponse dans les communiqués", "closest": "Passages les plus proches",
+        "undated": "sans date", "unknown_issuer": "émetteur inconnu", "searching": "Recherche des sources…",
+        "none": "Aucun passage ne correspond (vérifiez les filtres).", "draft": "brouillon, en cours de vérification",
+    },
+    "en": {
+        "sources": "Cited sources", "retrieved": "Passages found", "full": "Show the whole communiqué",
+        "refused": "No answer in the communiqués", "closest": "Closest passages",
+        "undated": "undated", "unknown_issuer": "issuer unknown", "searching": "Finding sources…",
+        "none": "No passage matches (check the filters).", "draft": "draft, being checked",
+    },
+}
+
+
+def _labels(lang: str) -> dict:
+    return LABELS.get(lang, LABELS["en"])
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The answer for the chat bubble: escaped text, each [n] a link to its source card."""
+    labels = _labels(answer.language)
+    text = html.escape(answer.text)
+    if answer.refused:
+        return f"**{labels['refused']}.** {text}"
+    return re.sub(r"\[(\d+)\]", lambda m: f'<a href="#pp-src-{m.group(1)}" class="pp-cite">[{m.group(1)}]</a>', text)
+
+
+def draft_markdown(text: str, lang: str) -> str:
+    return f"{html.escape(text)}\n\n<span class='pp-draft'>({_labels(lang)['draft']})</span>"
+
+
+def _paragraph_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    before = text.rfind("\n\n", 0, start)
+    after = text.find("\n\n", end)
+    lo = 0 if before < 0 else before + 2
+    hi = len(text) if after < 0 else after
+    # Very long paragraphs are cut around the quote so the card stays readable.
+    lo = max(lo, start - 400)
+    hi = min(hi, end + 400)
+    return lo, hi
+
+
+def _highlight(text: str, start: int, end: int, lo: int, hi: int, mark_id: str = "") -> str:
+    ident = f' id="{mark_id}"' if mark_id else ""
+    return (
+        ("…" if lo > 0 and text[lo - 1] not in "\n" else "")
+        + html.escape(text[lo:start])
+        + f"<mark{ident}>" + html.escape(text[start:end]) + "</mark>"
+        + html.escape(text[end:hi])
+        + ("…" if hi < len(text) and text[hi] not in "\n" else "")
+    )
+
+
+def _meta(doc, lang: str) -> str:
+    labels = _labels(lang)
+    parts = [doc.issuer or labels["unknown_issuer"], doc.date or labels["undated"], (doc.lang or "?").upper(), doc.doc_id]
+    return " · ".join(html.escape(p) for p in parts)
+
+
+def citation_card(citation: Citation, document_text: str, document, lang: str) -> str:
+    labels = _labels(lang)
+    lo, hi = _paragraph_bounds(document_text, citation.char_start, citation.char_end)
+    context = _highlight(document_text, citation.char_start, citation.char_end, lo, hi)
+    full = _highlight(document_text, citation.char_start, citation.char_end, 0, len(document_text), f"pp-mark-{citation.n}")
+    title = html.escape(citation.title or citation.doc_id)
+    link = f' <a href="{html.escape(citation.url, quote=True)}" target="_blank" rel="noopener">↗</a>' if citation.url.startswith(("http://", "https://")) else ""
+    return (
+        f'<div class="pp-card" id="pp-src-{citation.n}">'
+        f'<div class="pp-card-head"><span class="pp-num">{citation.n}</span><span class="pp-title">{title}</span>{link}</div>'
+        f'<div class="pp-meta">{_meta(document, lang)}</div>'
+        f'<blockquote class="pp-context">{context}</blockquote>'
+        f'<details class="pp-doc"><summary>{labels["full"]}</summary><div class="pp-full">{full}</div></details>'
+        f"</div>"
+    )
+
+
+def hit_card(hit: Hit, lang: str, rank_label: str = "") -> str:
+    labels = _labels(lang)
+    doc = hit.document
+    title = html.escape(doc.title or hit.doc_id)
+    snippet = html.escape(" ".join(hit.chunk.text.split())[:360]) + ("…" if len(hit.chunk.text) > 360 else "")
+    full = _highlight(doc.text, hit.chunk.char_start, hit.chunk.char_end, 0, len(doc.text), f"pp-hit-{hit.rank}")
+    return (
+        f'<div class="pp-card pp-hit">'
+        f'<div class="pp-card-head"><span class="pp-num pp-num-hit">{rank_label or hit.rank}</span><span class="pp-title">{title}</span></div>'
+        f'<div class="pp-meta">{_meta(doc, lang)}</div>'
+        f'<div class="pp-snippet">{snippet}</div>'
+        f'<details class="pp-doc"><summary>{labels["full"]}</summary><div class="pp-full">{full}</div></details>'
+        f"</div>"
+    )
+
+
+def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | None = None, documents=None, turn: int = 0) -> str:
+    """The right-hand panel: cited sources first (after the answer), then the other passages found.
+
+    ``data-turn`` and ``data-state`` (searching / retrieved / answered) let tests and scripts wait
+    for a given question's result.
+    """
+    labels = _labels(lang)
+    state = "searching" if hits is None else ("answered" if answer is not None else "retrieved")
+    if hits is None:
+        return f'<div class="pp-panel pp-empty" data-turn="{turn}" data-state="{state}">{labels["searching"]}</div>'
+    parts = [f'<div class="pp-panel" data-turn="{turn}" data-state="{state}">']
+    cited_docs = set()
+    if answer is not None and answer.citations and not answer.refused:
+        parts.append(f'<h3 class="pp-h">{labels["sources"]}</h3>')
+        for citation in answer.citations:
+            doc = documents[citation.doc_id]
+            cited_docs.add(citation.doc_id)
+            parts.append(citation_card(citation, doc.text, doc, lang))
+    if not hits:
+        parts.append(f'<p class="pp-empty">{labels["none"]}</p>')
+    else:
+        heading = labels["closest"] if (answer is not None and answer.refused) else labels["retrieved"]
+        parts.append(f'<h3 class="pp-h">{heading}</h3>')
+        parts.extend(hit_card(hit, lang) for hit in hits)
+    parts.append("</div>")
+    return "".join(parts)
+
+
+CSS = """
+.pp-panel { font-size: 14px; line-height: 1.45; }
+.pp-h { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: #555; margin: 8px 0 6px; }
+.pp-card { border: 1px solid #d9dde3; border-radius: 8px; padding: 10px 12px; margin-bottom: 10px; background: #fff; }
+.pp-hit { background: #fafbfc; }
+.pp-card-head { display: flex; gap: 8px; align-items: baseline; font-weight: 600; }
+.pp-num { background: #1d4ed8; color: #fff; border-radius: 4px; padding: 0 7px; font-size: 12px; flex: none; }
+.pp-num-hit { background: #6b7280; }
+.pp-title { color: #111827; }
+.pp-meta { color: #4b5563; font-size: 12px; margin: 4px 0 6px; word-break: break-word; }
+.pp-context { margin: 6px 0; padding: 6px 10px; border-left: 3px solid #1d4ed8; background: #f3f6fd; white-space: pre-wrap; }
+.pp-snippet { color: #374151; }
+.pp-full { white-space: pre-wrap; max-height: 320px; overflow-y: auto; padding: 8px; background: #fff; border: 1px solid #e5e7eb; border-radius: 6px; margin-top: 6px; }
+mark { background: #fde68a; padding: 0 1px; }
+.pp-doc summary { cursor: pointer; color: #1d4ed8; font-size: 13px; margin-top: 4px; }
+.pp-cite { font-weight: 600; text-decoration: none; }
+.pp-draft { color: #6b7280; font-size: 12px; }
+.pp-empty { color: #6b7280; }
+:root.dark .pp-card, .dark .pp-card { background: #111827; border-color: #374151; }
+.dark .pp-title { color: #f9fafb; } .dark .pp-context { background: #1e293b; } .dark .pp-full { background: #0b1220; }
+"""
+
+# Opening a card's full text scrolls its highlighted span into view.
+HEAD = """
+<script>
+document.addEventListener('toggle', function (event) {
+  var el = event.target;
+  if (el && el.matches && el.matches('details.pp-doc') && el.open) {
+    var mark = el.querySelector('mark');
+    if (mark) { mark.scrollIntoView({block: 'center', behavior: 'smooth'}); }
+  }
+}, true);
+</script>
+"""
