@@ -37,6 +37,12 @@ _QUESTION_WORDS = {
 }
 
 
+_FOLLOW_UP = re.compile(
+    r"^\s*(et|and|mais|but|also|aussi|puis|then)\b|\b(qu'en est-il|what about|how about|and for|et pour|"
+    r"il|elle|ils|elles|celui|celle|cela|ça|it|they|them|this|that|these|those|he|she|his|her|their)\b",
+    re.IGNORECASE)
+
+
 @dataclass
 class StreamEvent:
     """What :meth:`Assistant.ask_stream` yields: first the sources, then text, then the final answer."""
@@ -133,9 +139,19 @@ class Assistant:
             lang = previous or lang
         return lang or "en"
 
+    @staticmethod
+    def looks_like_follow_up(question: str) -> bool:
+        """Short, or leaning on the conversation ("Et pour Montréal ?", "What about it?")."""
+        words = re.findall(r"\w+", question.lower())
+        return len(words) <= 6 or bool(_FOLLOW_UP.search(question))
+
     def standalone_question(self, question: str, history: list[tuple[str, str]]) -> str:
-        """Rewrite a follow-up ("Et pour Montréal ?") into a question that stands alone."""
-        if not history:
+        """Rewrite a follow-up ("Et pour Montréal ?") into a question that stands alone.
+
+        Only questions that look like follow-ups are rewritten: on 2 cores a rewrite costs the
+        model a few seconds, which a self-contained question should not pay.
+        """
+        if not history or not self.looks_like_follow_up(question):
             return question
         rewritten = None
         try:

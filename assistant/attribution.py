@@ -19,6 +19,12 @@ from .sentences import SourceSentence, split_with_offsets
 from .types import Citation
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# Other bracketed bits the model writes in place of a number ("[n]", "[source]").
+_STRAY_MARKER = re.compile(r"\s*\[[^\]\d]{0,12}\]")
+# Filler the model adds after an answer ("as stated in passage [1]", "selon le passage [2]").
+_FILLER = re.compile(r"\b(as stated in|according to|this information is|is (found|provided|described|mentioned) in|"
+                     r"selon (le|les) passages?|comme indiqué dans|d'après (le|les) passages?)\b[^.]*$", re.I)
+MIN_CLAIM_WORDS = 3
 MODEL_CITATION_BONUS = 0.02
 
 
@@ -34,6 +40,13 @@ class AttributedSentence:
         return bool(self.sources) and not self.unsupported
 
 
+def _content_words(text: str) -> list[str]:
+    from index.lexical import tokenize
+
+    lang = "fr" if re.search(r"[éèàùçêâîôû]|\b(le|la|les|des|est|une)\b", text.lower()) else "en"
+    return tokenize(text, lang)
+
+
 def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
     """Split the raw answer into sentences with the [n] the model wrote after each.
 
@@ -42,8 +55,11 @@ def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
     sentences = []
     for sentence, _, _ in split_with_offsets(text):
         numbers = {int(n) for group in _MARKER.findall(sentence) for n in re.split(r"\s*[,;]\s*", group)}
-        clean = _MARKER.sub("", sentence).strip()
-        if clean and re.search(r"\w", clean):
+        clean = _STRAY_MARKER.sub("", _MARKER.sub("", sentence)).strip()
+        clean = _FILLER.sub("", clean).strip(" ,;:")
+        if len(re.findall(r"\w+", clean)) >= MIN_CLAIM_WORDS:
+            if clean[-1:] not in ".!?…":
+                clean += "."
             sentences.append((clean, numbers))
     return " ".join(s for s, _ in sentences), sentences
 
@@ -63,7 +79,12 @@ def attribute(
     that point at no passage are ignored. ``support_min`` is the embedder's same-meaning cosine.
     """
     attributed = []
+    question_words = set(_content_words(question))
     for (sentence, cited), vector in zip(answer_sentences, answer_vectors):
+        if set(_content_words(sentence)) <= question_words:
+            # Only the question's own words: it restates the question and answers nothing.
+            attributed.append(AttributedSentence(sentence, [], 0.0, ["restates the question"]))
+            continue
         similarities = candidate_vectors @ vector if len(candidates) else np.zeros(0)
         valid_cited = {passage_numbers[n] for n in cited if n in passage_numbers}
         scored = []

@@ -20,7 +20,7 @@ _MULTIPLIERS = {
     "milliard": 1e9, "milliards": 1e9, "billion": 1e9, "billions": 1e9, "mrd": 1e9, "bn": 1e9,
 }
 _NUMBER = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:(?:, |[ \u00a0\u202f.,'])\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
+    r"(?<![\w.,])(\d{1,3}(?:(?:, |[ \u00a0\u202f.,'])\d{3}(?!\d))+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
     r"(?:\s*(mille|thousand|millions?|milliards?|billions?|mio|mrd|bn|k|m)\b)?",
     re.IGNORECASE,
 )
@@ -29,6 +29,11 @@ _MONTH_RE = re.compile(r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True))
 _NAME = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w\-’']+(?:\s+(?:de|du|des|la|le|of|the|d’|d')?\s*[A-ZÀ-ÖØ-Þ][\w\-’']+)*")
 _WORD = re.compile(r"\w+")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b")
+_MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+# "2 février 2018", "February 2, 2021", "1er mars 2018": day + month + year written out.
+_WRITTEN_DATE = re.compile(
+    rf"\b(?:1er|\d{{1,2}})(?:st|nd|rd|th)?\s+(?:{_MONTH_NAMES})\s+\d{{4}}\b|\b(?:{_MONTH_NAMES})\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",
+    re.IGNORECASE)
 
 
 def fold(text: str) -> str:
@@ -76,6 +81,7 @@ class Facts:
     numbers: list[set[float]] = field(default_factory=list)
     months: set[int] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
+    dates: set[str] = field(default_factory=set)  # "2021-02-02" or "2021-02": a date is one fact, not three numbers
 
     @property
     def empty(self) -> bool:
@@ -100,6 +106,15 @@ def extract_facts(text: str, ignore: str = "") -> Facts:
         facts.months.add(int(iso.group(2)))
         if iso.group(3):
             facts.numbers.append({float(int(iso.group(3)))})
+        facts.dates.add(iso.group(0))
+        facts.dates.add(iso.group(0)[:7])
+    from ingest.metadata import parse_date
+
+    for match in _WRITTEN_DATE.finditer(text):
+        iso = parse_date(match.group(0))
+        if iso:
+            facts.dates.add(iso)
+            facts.dates.add(iso[:7])
     ignored = set(_WORD.findall(fold(ignore)))
     for match in _NAME.finditer(text):
         name = match.group(0)
@@ -144,6 +159,11 @@ def unsupported_facts(answer_sentence: str, source_text: str, question: str = ""
             missing.append(match.group(0).strip())
     for month in answer.months - source.months:
         missing.append(f"month {month}")
+    # A full date must be in the source as a date (its day, month and year together), or at
+    # least its month and year when the source only gives those.
+    for date in sorted(d for d in answer.dates if len(d) == 10):
+        if date not in source.dates and date[:7] not in {d for d in source.dates if len(d) == 7 and not any(x.startswith(d + "-") for x in source.dates)}:
+            missing.append(date)
     for name in answer.names:
         words = [w for w in _WORD.findall(name) if len(w) > 2 and w not in {"the", "des", "les", "and"}]
         if words and words[-1] not in source_words:

