@@ -28,8 +28,9 @@ MAX_QUESTION_CHARS = 1000
 # wait on 2 cores: ~3 GFLOP per prompt token). Chosen by measurement, see README "Measured".
 RETRIEVED_PASSAGES = 6
 PROMPT_SENTENCES = 6
-# Extractive answers: below this question–sentence similarity (centred e5 cosine) nothing is quoted.
-EXTRACTIVE_MIN_SIMILARITY = 0.30
+# Evidence gate, for every generator: when no retrieved sentence is as close to the question as the
+# embedder's ``evidence_min_similarity`` (see index.embedders), the sources are taken not to answer
+# it and the model is not asked.
 LEXICAL_WEIGHT = 0.15
 _QUESTION_WORDS = {
     "number": re.compile(r"\b(combien|how (many|much)|montant|nombre|pourcentage|taux|budget|prix|coût|amount|number|share|percentage|price|cost)\b", re.I),
@@ -89,6 +90,8 @@ class Assistant:
             generator = os.environ.get("PORTEPAROLE_GENERATOR", "llm")
         self.generator = make_generator(generator) if isinstance(generator, str) else generator
         self.fallback: Generator | None = None
+        self.prompt_sentences = PROMPT_SENTENCES
+        self.last_generator_error = ""
         self._sentence_vectors: dict[tuple[str, int, int], np.ndarray] = {}
         self._cache_lock = threading.Lock()
 
@@ -219,7 +222,7 @@ class Assistant:
         yield StreamEvent("sources", hits=hits)
 
         sentences, vectors, similarity = self._select_sentences(standalone, hits)
-        order = list(np.argsort(-similarity, kind="stable")[:PROMPT_SENTENCES]) if len(sentences) else []
+        order = list(np.argsort(-similarity, kind="stable")[: self.prompt_sentences]) if len(sentences) else []
         passages = [
             Passage(n=i + 1, text=sentences[j].text, title=sentences[j].hit.document.title,
                     date=sentences[j].hit.document.date, issuer=sentences[j].hit.document.issuer,
@@ -239,8 +242,10 @@ class Assistant:
         refusal_reason = ""
         if not passages:
             refusal_reason = "no passage retrieved"
-        elif isinstance(generator, ExtractiveGenerator) and not self._extractive_answers(standalone, passages, best_similarity):
+        elif best_similarity < self.index.embedder.evidence_min_similarity:
             refusal_reason = f"no sentence close enough to the question (best similarity {best_similarity:.2f})"
+        elif isinstance(generator, ExtractiveGenerator) and not self._extractive_answers(standalone, passages):
+            refusal_reason = "the closest sentence does not hold the kind of fact asked for (a number or a date)"
         else:
             try:
                 pieces = generator.stream(request)
@@ -252,10 +257,10 @@ class Assistant:
             except (GeneratorUnavailableError, ModelFileError) as exc:
                 # The LLM cannot run here: answer extractively rather than not at all, and say so.
                 generator = self.fallback or ExtractiveGenerator()
-                refusal_reason = ""
-                timings["llm_error"] = 0.0
                 self.last_generator_error = str(exc)
-                raw_parts = list(generator.stream(request))
+                if not self._extractive_answers(standalone, passages):
+                    refusal_reason = "the closest sentence does not hold the kind of fact asked for (a number or a date)"
+                raw_parts = [] if refusal_reason else list(generator.stream(request))
                 for piece in raw_parts:
                     yield StreamEvent("text", text=piece)
         timings["generation"] = time.perf_counter() - started
@@ -284,15 +289,13 @@ class Assistant:
         answer = Answer(
             question=question, text=text, language=language, refused=refused, citations=citations, hits=hits,
             timings=timings, standalone_question=standalone, generator=generator.name, raw_text=raw_text,
-            refusal_reason=refusal_reason,
+            refusal_reason=refusal_reason, best_similarity=best_similarity,
         )
         yield StreamEvent("answer", answer=answer)
 
     @staticmethod
-    def _extractive_answers(question: str, passages: list[Passage], best_similarity: float) -> bool:
-        """Whether the extractive generator has something to quote: close enough, and of the right kind."""
-        if best_similarity < EXTRACTIVE_MIN_SIMILARITY:
-            return False
+    def _extractive_answers(question: str, passages: list[Passage]) -> bool:
+        """Whether the best sentence holds the kind of fact asked for (a number, a date)."""
         top = max(passages, key=lambda p: p.score).text
         if _QUESTION_WORDS["number"].search(question) and not re.search(r"\d", top):
             return False

@@ -55,6 +55,8 @@ class Answer:
     generator: str = ""
     raw_text: str = ""
     refusal_reason: str = ""
+    #: Highest question–sentence similarity among the retrieved passages (evidence strength).
+    best_similarity: float = 0.0
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +66,7 @@ class Answer:
             "language": self.language,
             "refused": self.refused,
             "refusal_reason": self.refusal_reason,
+            "best_similarity": round(self.best_similarity, 4),
             "generator": self.generator,
             "citations": [c.to_dict() for c in self.citations],
             "hits": [h.to_dict() for h in self.hits],

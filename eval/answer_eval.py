@@ -40,6 +40,7 @@ def score_answer(question: dict, answer: Answer, documents: dict) -> dict:
         "answerable": bool(question["answerable"]),
         "refused": answer.refused,
         "refusal_reason": answer.refusal_reason,
+        "best_similarity": answer.best_similarity,
         "answer": answer.text,
         "raw": answer.raw_text,
         "cited_docs": [c.doc_id for c in answer.citations],

@@ -97,3 +97,16 @@ def test_numbers_match_across_languages():
     assert unsupported_facts("It costs 1.5 billion francs.", "Le coût est de 1,5 milliard de francs.") == []
     assert unsupported_facts("The agreement was signed on 2 February 2021.", "signée le mardi 2 février 2021") == []
     assert unsupported_facts("It was signed in March.", "signée le 2 février 2021") == ["month 3"]
+
+
+def test_unavailable_llm_falls_back_to_extractive(sample_index):
+    from assistant import GeneratorUnavailableError
+
+    class BrokenGenerator(FakeGenerator):
+        def stream(self, request):
+            raise GeneratorUnavailableError("model file missing")
+
+    assistant = Assistant(sample_index, BrokenGenerator())
+    answer = assistant.ask("How much does a single ticket cost on night buses?")
+    assert answer.generator == "extractive" and not answer.refused
+    assert "model file missing" in assistant.last_generator_error

@@ -50,6 +50,13 @@ def browser():
         b.close()
 
 
+def _open(browser, url: str, width: int, locale: str):
+    page = browser.new_page(viewport={"width": width, "height": 900}, locale=locale)
+    page.goto(url)
+    page.wait_for_selector("#pp-question textarea", timeout=30_000)
+    return page
+
+
 def _ask(page, question: str, turn: int = 1, timeout_ms: int = 60_000) -> None:
     box = page.locator("#pp-question textarea").first
     box.fill(question)
@@ -82,9 +89,7 @@ def live_app(tmp_path, fake_embedder):
 def test_chat_answers_with_cited_highlighted_sources(live_app, browser):
     url, tmp_path = live_app
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="fr-FR")
-    page.goto(url)
-    page.wait_for_selector("#pp-question textarea", timeout=30_000)
+    page = _open(browser, url, 1366, "fr-FR")
     assert "Votre question" in page.content()  # labels follow the browser's language
 
     _ask(page, "Combien coûte un billet de bus de nuit à Northbay ?")
@@ -101,6 +106,13 @@ def test_chat_answers_with_cited_highlighted_sources(live_app, browser):
     full.wait_for(state="visible")
     assert card.locator(".pp-full mark").inner_text() in full.inner_text()
     assert len(full.inner_text()) > len(card.locator(".pp-full mark").inner_text())
+    # ... and scrolled so that the highlighted span is visible inside the scrolling text box.
+    page.wait_for_function("""() => {
+        const box = document.querySelector('#pp-src-1 .pp-full'), mark = box && box.querySelector('mark');
+        if (!mark) return false;
+        const b = box.getBoundingClientRect(), m = mark.getBoundingClientRect();
+        return m.top >= b.top - 1 && m.top <= b.bottom;
+    }""", timeout=5_000)
 
     # English question; the same page, a second turn.
     _ask(page, "How much will the renovation of Riverton's Central Library cost?", turn=2)
@@ -116,9 +128,7 @@ def test_chat_answers_with_cited_highlighted_sources(live_app, browser):
 
 def test_hostile_document_is_displayed_as_text(live_app, browser):
     url, _ = live_app
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(url)
-    page.wait_for_selector("#pp-question textarea", timeout=30_000)
+    page = _open(browser, url, 1366, "fr-FR")
     _ask(page, "Que publie la mairie sans modification ?")
     assert "<script>window.pwned=1</script>" in page.locator("#pp-sources").inner_text()
     assert page.evaluate("() => window.pwned") is None
@@ -127,9 +137,7 @@ def test_hostile_document_is_displayed_as_text(live_app, browser):
 def test_phone_width_and_upload(live_app, browser):
     url, tmp_path = live_app
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
-    page.goto(url)
-    page.wait_for_selector("#pp-question textarea", timeout=30_000)
+    page = _open(browser, url, 390, "en-US")
     assert "Your question" in page.content()
     _ask(page, "When will the renovation of Riverton's Central Library start?")
     page.screenshot(path=str(ARTIFACTS / "chat-en-phone.png"), full_page=True)
@@ -158,9 +166,7 @@ def test_real_models_in_the_browser(browser, tmp_path):
     assistant.generator.warm_up()
     demo, url = _start(assistant)
     try:
-        page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="en-US")
-        page.goto(url)
-        page.wait_for_selector("#pp-question textarea", timeout=30_000)
+        page = _open(browser, url, 1366, "en-US")
         started = time.perf_counter()
         box = page.locator("#pp-question textarea").first
         box.fill("How many people does the aerospace industry employ in Quebec?")
