@@ -104,10 +104,11 @@ def test_crash_mid_write_keeps_previous_index(sample_corpus, tmp_path, fake_embe
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(faiss, "write_index", disk_full)
-    with pytest.raises(OSError):
-        ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
-    monkeypatch.undo()
+    # A context of its own: undoing the whole fixture would also undo the test's private cache dir.
+    with monkeypatch.context() as patch:
+        patch.setattr(faiss, "write_index", disk_full)
+        with pytest.raises(OSError):
+            ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
 
     assert (index_dir / "manifest.json").read_text() == manifest_before
     after = Index.open(index_dir, fake_embedder)
