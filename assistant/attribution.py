@@ -21,9 +21,12 @@ from .types import Citation
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # Other bracketed bits the model writes in place of a number ("[n]", "[source]").
 _STRAY_MARKER = re.compile(r"\s*\[[^\]\d]{0,12}\]")
-# Filler the model adds after an answer ("as stated in passage [1]", "selon le passage [2]").
-_FILLER = re.compile(r"\b(as stated in|according to|this information is|is (found|provided|described|mentioned) in|"
-                     r"selon (le|les) passages?|comme indiqué dans|d'après (le|les) passages?)\b[^.]*$", re.I)
+# Filler the model adds after a claim ("..., as stated in passage [1]"); not at a sentence's start,
+# where "Selon le passage 2, ..." introduces a claim.
+_FILLER = re.compile(r"[,;]?\s+(as stated in|according to|this information is|is (found|provided|described|mentioned) in|"
+                     r"selon (le|les) passages?|comme indiqué dans|d'après (le|les) passages?)\b[^.]*\.?$", re.I)
+# "43, 000": a thousands separator the model sometimes writes with a space.
+_SPLIT_NUMBER = re.compile(r"(?<![\d,.])(\d{1,3}), (\d{3})(?![\d,])")
 MIN_CLAIM_WORDS = 3
 MODEL_CITATION_BONUS = 0.02
 
@@ -56,7 +59,7 @@ def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
     for sentence, _, _ in split_with_offsets(text):
         numbers = {int(n) for group in _MARKER.findall(sentence) for n in re.split(r"\s*[,;]\s*", group)}
         clean = _STRAY_MARKER.sub("", _MARKER.sub("", sentence)).strip()
-        clean = _FILLER.sub("", clean).strip(" ,;:")
+        clean = _SPLIT_NUMBER.sub(r"\1,\2", _FILLER.sub("", clean).strip(" ,;:"))
         if len(re.findall(r"\w+", clean)) >= MIN_CLAIM_WORDS:
             if clean[-1:] not in ".!?…":
                 clean += "."

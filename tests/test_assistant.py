@@ -110,3 +110,13 @@ def test_unavailable_llm_falls_back_to_extractive(sample_index):
     answer = assistant.ask("How much does a single ticket cost on night buses?")
     assert answer.generator == "extractive" and not answer.refused
     assert "model file missing" in assistant.last_generator_error
+
+
+def test_model_markers_and_filler_are_cleaned():
+    from assistant.attribution import model_markers
+
+    text, sentences = model_markers(
+        "The industry employs 43, 000 people in Quebec, according to passage [1]. "
+        "Selon le passage 2, elle a eu lieu en 2021 [2][n]. This information is found in passage [1].")
+    assert sentences == [("The industry employs 43,000 people in Quebec.", {1}),
+                         ("Selon le passage 2, elle a eu lieu en 2021.", {2})]
