@@ -52,18 +52,27 @@ EXAMPLES = [
 ]
 
 
-def index_summary(index: Index) -> str:
+def _cell(text: str) -> str:
+    return (text or "—").replace("|", "/").replace("\n", " ")
+
+
+def index_summary(index: Index, max_documents: int = 200) -> str:
+    """What is indexed: counts, date range, issuers, and the most recent documents (Markdown)."""
     info = index.info()
     dates = info["date_range"]
     lines = [
         f"**{info['documents']}** documents · **{info['chunks']}** passages · "
         + ", ".join(f"{lang}: {count}" for lang, count in info["languages"].items()),
+        "",
         f"Dates: {dates[0]} … {dates[1]}" if dates else "Dates: —",
         "",
         "| Issuer / Émetteur | Documents |",
         "|---|---|",
     ]
-    lines += [f"| {issuer.replace('|', '/')} | {count} |" for issuer, count in list(info["issuers"].items())[:25]]
+    lines += [f"| {_cell(issuer)} | {count} |" for issuer, count in list(info["issuers"].items())[:25]]
+    recent = sorted(index.documents.values(), key=lambda d: (d.date or "", d.doc_id), reverse=True)[:max_documents]
+    lines += ["", "| Date | Title / Titre | Issuer / Émetteur | Lang. | ID |", "|---|---|---|---|---|"]
+    lines += [f"| {_cell(d.date)} | {_cell(d.title)} | {_cell(d.issuer)} | {d.lang or '?'} | `{_cell(d.doc_id)}` |" for d in recent]
     return "\n".join(lines)
 
 
