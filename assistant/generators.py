@@ -213,7 +213,8 @@ class LlmGenerator(Generator):
     def prompt_tokens(self, request: GenerationRequest) -> int:
         _, tokenizer = self._load()
         messages = [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]
-        return len(tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+        encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
+        return len(encoded["input_ids"])
 
 
 def make_generator(name: str) -> Generator:
