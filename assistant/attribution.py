@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .facts import unsupported_facts
+from .facts import fact_count, unsupported_facts
 from .sentences import SourceSentence, split_with_offsets
 from .types import Citation
 
@@ -28,6 +28,8 @@ _FILLER = re.compile(r"[,;]?\s+(as stated in|according to|this information is|is
 # "43, 000": a thousands separator the model sometimes writes with a space.
 _SPLIT_NUMBER = re.compile(r"(?<![\d,.])(\d{1,3}), (\d{3})(?![\d,])")
 MIN_CLAIM_WORDS = 3
+FACT_BONUS = 0.1
+FACT_RERANK_DEPTH = 10
 MODEL_CITATION_BONUS = 0.02
 
 
@@ -95,6 +97,16 @@ def attribute(
             bonus = MODEL_CITATION_BONUS if i in valid_cited else 0.0
             scored.append((float(similarities[i]) + bonus, i))
         scored.sort(reverse=True)
+        # Among the closest candidates, prefer the sentence that itself states the answer's facts:
+        # a restated headline is close in meaning, but the quote must show the names and figures.
+        n_facts = fact_count(sentence, question)
+        if n_facts:
+            top = scored[:FACT_RERANK_DEPTH]
+            reranked = []
+            for score, i in top:
+                found = n_facts - len(unsupported_facts(sentence, candidates[i].text, question))
+                reranked.append((score + FACT_BONUS * found / n_facts, i))
+            scored = sorted(reranked, reverse=True) + scored[FACT_RERANK_DEPTH:]
         best_sources: list[SourceSentence] = []
         best_score = scored[0][0] if scored else 0.0
         missing: list[str] = []

@@ -136,6 +136,12 @@ def number_in(values: set[float], candidates: list[set[float]]) -> bool:
     return any(values & other for other in candidates)
 
 
+def fact_count(text: str, question: str = "") -> int:
+    """How many checkable facts (numbers, months, full dates, names) ``text`` states."""
+    facts = extract_facts(text, ignore=question)
+    return len(facts.numbers) + len(facts.months) + len({d for d in facts.dates if len(d) == 10}) + len(facts.names)
+
+
 def unsupported_facts(answer_sentence: str, source_text: str, question: str = "") -> list[str]:
     """Facts of ``answer_sentence`` that ``source_text`` does not contain (empty list = all found).
 
