@@ -198,7 +198,8 @@ class Index:
         chunks = [chunks[i] for i in order]
         embeddings = embeddings[order] if len(order) else embeddings
         langs = [docs[c.doc_id].lang for c in chunks]
-        centring = compute_centring(embeddings, langs, reference_centring(self.embedder))
+        reference = reference_centring(self.embedder)
+        centring = compute_centring(embeddings, langs, reference)
         faiss_index = build_faiss_index(centre(embeddings, langs, centring))
 
         all_docs = sorted(docs.values(), key=lambda d: d.doc_id)
@@ -217,7 +218,7 @@ class Index:
                 },
                 "chunking": {"splitter": "RecursiveCharacterTextSplitter", "chunk_size": CHUNK_SIZE,
                              "chunk_overlap": CHUNK_OVERLAP, "min_chars": MIN_CHUNK_CHARS, "embed_text": "title + passage"},
-                "centring": "reference" if reference_centring(self.embedder) else ("corpus" if centring else "none"),
+                "centring": "reference" if reference else ("corpus" if centring else "none"),
                 "faiss": type(faiss_index).__name__,
                 "counts": {"documents": len(all_docs), "chunks": len(chunks)},
                 "versions": _versions(),
