@@ -104,7 +104,9 @@ def attribute(
             top = scored[:FACT_RERANK_DEPTH]
             reranked = []
             for score, i in top:
-                found = n_facts - len(unsupported_facts(sentence, candidates[i].text, question))
+                # The citation shows the communiqué's date too, so it counts as stated there.
+                shown = candidates[i].text + " " + candidates[i].hit.document.date
+                found = n_facts - len(unsupported_facts(sentence, shown, question))
                 reranked.append((score + FACT_BONUS * found / n_facts, i))
             scored = sorted(reranked, reverse=True) + scored[FACT_RERANK_DEPTH:]
         best_sources: list[SourceSentence] = []

@@ -97,12 +97,10 @@ def extract_facts(text: str, ignore: str = "") -> Facts:
         ([2.0, 2021.0, 1500000000.0], {2}, ['valerie plante'])
     """
     facts = Facts()
-    for match in _NUMBER.finditer(text):
-        values = number_values(match.group(1), match.group(2))
-        if values:
-            facts.numbers.append(values)
+    facts.numbers = [values for _, values in number_mentions(text)]
     facts.months = {_MONTHS[m.group(1).lower()] for m in _MONTH_RE.finditer(text)}
-    for iso in _ISO_DATE.finditer(text):  # "2021-02-02" states a month and a day too
+    for iso in _ISO_DATE.finditer(text):  # "2021-02-02" states a year, a month and a day
+        facts.numbers.append({float(int(iso.group(1)))})
         facts.months.add(int(iso.group(2)))
         if iso.group(3):
             facts.numbers.append({float(int(iso.group(3)))})
@@ -132,6 +130,18 @@ def extract_facts(text: str, ignore: str = "") -> Facts:
     return facts
 
 
+def number_mentions(text: str) -> list[tuple[str, set[float]]]:
+    """Numbers written in ``text`` with their possible values; ISO dates are left to the date facts
+    (the "02" of "2021-02" is a month, not the number 2)."""
+    masked = _ISO_DATE.sub(lambda m: " " * len(m.group(0)), text)
+    mentions = []
+    for match in _NUMBER.finditer(masked):
+        values = number_values(match.group(1), match.group(2))
+        if values:
+            mentions.append((match.group(0).strip(), values))
+    return mentions
+
+
 def number_in(values: set[float], candidates: list[set[float]]) -> bool:
     return any(values & other for other in candidates)
 
@@ -159,10 +169,9 @@ def unsupported_facts(answer_sentence: str, source_text: str, question: str = ""
     source = extract_facts(source_text)
     source_words = set(_WORD.findall(fold(source_text)))
     missing = []
-    numbers_in_answer = [m for m in _NUMBER.finditer(answer_sentence)]
-    for match, values in zip(numbers_in_answer, answer.numbers):
+    for written, values in number_mentions(answer_sentence):
         if not number_in(values, source.numbers):
-            missing.append(match.group(0).strip())
+            missing.append(written)
     for month in answer.months - source.months:
         missing.append(f"month {month}")
     # A full date must be in the source as a date (its day, month and year together), or at

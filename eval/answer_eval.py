@@ -11,7 +11,7 @@ import re
 import time
 
 from assistant import Answer, Assistant
-from assistant.facts import _NUMBER, fold, number_values
+from assistant.facts import fold, number_mentions
 from ingest import detect_language
 
 from .metrics import contains_answer, exact_match, percentile, token_f1
@@ -19,9 +19,9 @@ from .metrics import contains_answer, exact_match, percentile, token_f1
 
 def fact_present(fact: str, answer_text: str) -> bool:
     """A number by value ("43,000" = "43 000"), a month/word by accent-free substring."""
-    numbers = [number_values(m.group(1), m.group(2)) for m in _NUMBER.finditer(fact)]
+    numbers = [values for _, values in number_mentions(fact)]
     if numbers:
-        found = [number_values(m.group(1), m.group(2)) for m in _NUMBER.finditer(answer_text)]
+        found = [values for _, values in number_mentions(answer_text)]
         if not all(any(values & other for other in found) for values in numbers):
             return False
         words = re.sub(r"[\d.,%$ ]+", " ", fact).split()
