@@ -11,7 +11,7 @@ import re
 import time
 
 from assistant import Answer, Assistant
-from assistant.facts import fold, number_mentions
+from assistant.facts import extract_facts, fold, number_mentions
 from ingest import detect_language
 
 from .metrics import contains_answer, exact_match, percentile, token_f1
@@ -21,7 +21,7 @@ def fact_present(fact: str, answer_text: str) -> bool:
     """A number by value ("43,000" = "43 000"), a month/word by accent-free substring."""
     numbers = [values for _, values in number_mentions(fact)]
     if numbers:
-        found = [values for _, values in number_mentions(answer_text)]
+        found = extract_facts(answer_text).numbers  # includes the year and day of ISO dates
         if not all(any(values & other for other in found) for values in numbers):
             return False
         words = re.sub(r"[\d.,%$ ]+", " ", fact).split()

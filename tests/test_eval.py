@@ -56,3 +56,7 @@ def test_thresholds_fail_on_low_or_missing_metrics():
     assert check_thresholds(flat, {"c.d": {"min": 0.5}}) == ["c.d = 0.200 < 0.5"]
     assert check_thresholds(flat, {"e.f": {"min": 0.1}}) == ["e.f: not measured"]
     assert check_thresholds(flat, {"c.d": {"max": 0.1}}) == ["c.d = 0.200 > 0.1"]
+
+
+def test_iso_dates_in_answers_count_their_year():
+    assert fact_present("2021", "date 2021-02 La Ville de Montréal a annoncé la signature")
