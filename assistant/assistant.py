@@ -33,9 +33,23 @@ PROMPT_SENTENCES = 6
 # it and the model is not asked.
 LEXICAL_WEIGHT = 0.15
 _QUESTION_WORDS = {
-    "number": re.compile(r"\b(combien|how (many|much)|montant|nombre|pourcentage|taux|budget|prix|coût|amount|number|share|percentage|price|cost)\b", re.I),
+    "number": re.compile(r"\b(combien|how (many|much)|montant|nombre|pourcentage|taux|budget|prix|coût|population|habitants|"
+                         r"amount|number|share|percentage|price|cost|inhabitants)\b", re.I),
     "date": re.compile(r"\b(quand|quelle date|en quelle année|when|what date|which year|in what year)\b", re.I),
 }
+_NUMBER_WORDS = (r"\b(un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|mille|"
+                 r"one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|hundred|thousand|"
+                 r"million|milliard|billion|dozen|douzaine)s?\b")
+
+
+def holds_kind_asked(question: str, text: str) -> bool:
+    """Whether ``text`` holds the kind of fact the question asks for: a number ("combien", "how
+    many"), a date ("quand", "when"). Other questions are not constrained."""
+    if _QUESTION_WORDS["number"].search(question) and not re.search(r"\d|" + _NUMBER_WORDS, text, re.I):
+        return False
+    if _QUESTION_WORDS["date"].search(question) and not re.search(r"\d{4}|\b\d{1,2}(er)?\s+\w+", text):
+        return False
+    return True
 
 
 _FOLLOW_UP = re.compile(
@@ -276,7 +290,10 @@ class Assistant:
                 attributed = attribute(answer_sentences, sentences, vectors, answer_vectors, passage_numbers, standalone,
                                       self.index.embedder.same_meaning_cosine)
                 text, citations = make_citations(attributed)
-                if not citations:
+                if citations and not holds_kind_asked(standalone, re.sub(r"\[\d+\]", "", text)):
+                    # "How many ...?" answered without any number: whatever it says, it is not the answer.
+                    refusal_reason = "the answer does not state the kind of fact asked for (a number or a date)"
+                elif not citations:
                     problems = sorted({m for a in attributed for m in a.unsupported})
                     refusal_reason = "no answer sentence is supported by the sources" + (f" ({', '.join(problems[:5])})" if problems else "")
         if isinstance(generator, ExtractiveGenerator) and text:
@@ -296,9 +313,4 @@ class Assistant:
     @staticmethod
     def _extractive_answers(question: str, passages: list[Passage]) -> bool:
         """Whether the best sentence holds the kind of fact asked for (a number, a date)."""
-        top = max(passages, key=lambda p: p.score).text
-        if _QUESTION_WORDS["number"].search(question) and not re.search(r"\d", top):
-            return False
-        if _QUESTION_WORDS["date"].search(question) and not re.search(r"\d{4}|\b\d{1,2}\s+\w+", top):
-            return False
-        return True
+        return holds_kind_asked(question, max(passages, key=lambda p: p.score).text)

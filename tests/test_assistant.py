@@ -120,3 +120,9 @@ def test_model_markers_and_filler_are_cleaned():
         "Selon le passage 2, elle a eu lieu en 2021 [2][n]. This information is found in passage [1].")
     assert sentences == [("The industry employs 43,000 people in Quebec.", {1}),
                          ("Selon le passage 2, elle a eu lieu en 2021.", {2})]
+
+
+def test_number_question_answered_without_a_number_is_refused(sample_index):
+    answer = Assistant(sample_index, FakeGenerator(TICKET.replace("$2.75", "the usual fare") + " [1]")).ask(
+        "How much does a single night bus ticket cost?")
+    assert answer.refused and "kind of fact" in answer.refusal_reason
