@@ -103,7 +103,6 @@ class Assistant:
         if generator is None:
             generator = os.environ.get("PORTEPAROLE_GENERATOR", "llm")
         self.generator = make_generator(generator) if isinstance(generator, str) else generator
-        self.fallback: Generator | None = None
         self.prompt_sentences = PROMPT_SENTENCES
         self.last_generator_error = ""
         self._sentence_vectors: dict[tuple[str, int, int], np.ndarray] = {}
@@ -270,7 +269,7 @@ class Assistant:
                     yield StreamEvent("text", text=piece)
             except (GeneratorUnavailableError, ModelFileError) as exc:
                 # The LLM cannot run here: answer extractively rather than not at all, and say so.
-                generator = self.fallback or ExtractiveGenerator()
+                generator = ExtractiveGenerator()
                 self.last_generator_error = str(exc)
                 if not self._extractive_answers(standalone, passages):
                     refusal_reason = "the closest sentence does not hold the kind of fact asked for (a number or a date)"
