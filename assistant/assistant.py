@@ -263,8 +263,8 @@ class Assistant:
             refusal_reason = "no passage retrieved"
         elif best_similarity < self.index.embedder.evidence_min_similarity:
             refusal_reason = f"no sentence close enough to the question (best similarity {best_similarity:.2f})"
-        elif isinstance(generator, ExtractiveGenerator) and not self._extractive_answers(standalone, passages):
-            refusal_reason = "the closest sentence does not hold the kind of fact asked for (a number or a date)"
+        elif isinstance(generator, ExtractiveGenerator) and (reason := self._nothing_to_quote(standalone, passages)):
+            refusal_reason = reason
         else:
             try:
                 pieces = generator.stream(request)
@@ -277,8 +277,7 @@ class Assistant:
                 # The LLM cannot run here: answer extractively rather than not at all, and say so.
                 generator = ExtractiveGenerator()
                 self.last_generator_error = str(exc)
-                if not self._extractive_answers(standalone, passages):
-                    refusal_reason = "the closest sentence does not hold the kind of fact asked for (a number or a date)"
+                refusal_reason = self._nothing_to_quote(standalone, passages)
                 raw_parts = [] if refusal_reason else list(generator.stream(request))
                 for piece in raw_parts:
                     yield StreamEvent("text", text=piece)
@@ -317,6 +316,9 @@ class Assistant:
         yield StreamEvent("answer", answer=answer)
 
     @staticmethod
-    def _extractive_answers(question: str, passages: list[Passage]) -> bool:
-        """Whether the best sentence holds the kind of fact asked for (a number, a date)."""
-        return holds_kind_asked(question, max(passages, key=lambda p: p.score).text)
+    def _nothing_to_quote(question: str, passages: list[Passage]) -> str:
+        """Why the extractive generator has nothing to quote ("" when the best sentence holds the
+        kind of fact asked for: a number, a date)."""
+        if holds_kind_asked(question, max(passages, key=lambda p: p.score).text):
+            return ""
+        return "the closest sentence does not hold the kind of fact asked for (a number or a date)"
