@@ -1,8 +1,8 @@
 """Answer generators: one abstract method, :meth:`Generator.stream`, yielding text as it is produced.
 
 * :class:`LlmGenerator`: Qwen2.5-Coder-1.5B-Instruct from the pinned GGUF packages, run with
-  transformers on the CPU. The GGUF is verified (SHA-256) and dequantised once; the bf16 weights
-  are then cached as safetensors, so later starts take seconds.
+  transformers on the CPU. The GGUF is verified (SHA-256) and converted once to weight-only int8
+  (:mod:`assistant.quantized`), cached as safetensors, so later starts take seconds.
 * :class:`ExtractiveGenerator`: no LLM; quotes the passages' sentences most similar to the
   question. The fallback when the LLM cannot be loaded, and selectable with ``--generator extractive``.
 """
@@ -86,9 +86,11 @@ class ExtractiveGenerator(Generator):
             yield ("" if i == 0 else " ") + f"{text} [{passage.n}]"
 
 
-# Quantities that shape speed, measured on 2 cores (see README "Measured"): prompt reading
-# is ~100 tokens/s in bf16 with AMX and far slower in fp32, so weights are kept in bf16.
-LLM_DIR_NAME = "qwen2.5-coder-1.5b-instruct-bf16"
+# Converted weights, by format: int8 halves the memory of bf16 and generates faster while reading
+# prompts almost as fast (see assistant/quantized.py and benchmarks/bench_generator.py).
+LLM_DIR_NAME = "qwen2.5-coder-1.5b-instruct-int8"
+# Written by earlier versions (bf16, 3 GB); removed once the int8 conversion exists.
+STALE_DIR_NAMES = ("qwen2.5-coder-1.5b-instruct-bf16",)
 
 
 class LlmGenerator(Generator):
@@ -117,29 +119,35 @@ class LlmGenerator(Generator):
         return cache_dir() / "models" / LLM_DIR_NAME
 
     @classmethod
+    def _provenance(cls) -> dict:
+        from .quantized import FORMAT  # torch is imported only when the LLM is used
+
+        return {"gguf_sha256": GGUF_SHA256, "format": FORMAT}
+
+    @classmethod
     def _convert_from_gguf(cls, target: Path) -> None:
-        """Dequantise the verified GGUF once and keep bf16 safetensors (no pickle)."""
-        import torch
-        from safetensors.torch import save_model
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        """Convert the verified GGUF once to int8 rows and save them (no pickle).
+
+        Runs once per machine (≈ 35 s, peak ≈ 3 GiB); later starts read the int8 file in seconds.
+        """
+        import shutil
+
+        from transformers import AutoTokenizer
+
+        from .quantized import quantise_gguf, save_quantised
 
         gguf = verified_gguf_path()
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
-        config = model.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config  # the saved weights are plain bf16, not GGUF blocks
+        model = quantise_gguf(gguf)
         staging = target.with_name(target.name + ".partial")
-        staging.mkdir(parents=True, exist_ok=True)
-        config.save_pretrained(staging)
+        shutil.rmtree(staging, ignore_errors=True)
+        save_quantised(model, staging, cls._provenance())
         tokenizer.save_pretrained(staging)
-        save_model(model, str(staging / "model.safetensors"))
-        (staging / "porteparole-source.json").write_text(json.dumps({"gguf_sha256": GGUF_SHA256}) + "\n")
-        if target.exists():
-            import shutil
-
-            shutil.rmtree(target)
+        (staging / "porteparole-source.json").write_text(json.dumps(cls._provenance()) + "\n")
+        shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
+        for stale in STALE_DIR_NAMES:
+            shutil.rmtree(target.parent / stale, ignore_errors=True)
 
     def _load(self):
         cls = type(self)
@@ -150,16 +158,22 @@ class LlmGenerator(Generator):
                 started = time.perf_counter()
                 try:
                     import torch
-                    from transformers import AutoModelForCausalLM, AutoTokenizer
+                    from transformers import AutoTokenizer
+
+                    from .quantized import load_quantised
 
                     torch.set_num_threads(self.threads)
                     target = self.weights_dir()
                     marker = target / "porteparole-source.json"
-                    if not marker.exists() or json.loads(marker.read_text()).get("gguf_sha256") != GGUF_SHA256:
+                    if not marker.exists() or json.loads(marker.read_text()) != self._provenance():
                         self._convert_from_gguf(target)
+                    try:
+                        model = load_quantised(target)
+                    except ValueError:
+                        # The cache is ours and rebuildable: a damaged file costs one conversion.
+                        self._convert_from_gguf(target)
+                        model = load_quantised(target)
                     tokenizer = AutoTokenizer.from_pretrained(target)
-                    model = AutoModelForCausalLM.from_pretrained(target, dtype=torch.bfloat16)
-                    model.eval()
                 except ModelFileError:
                     raise
                 except (ImportError, OSError, ValueError, RuntimeError) as exc:
