@@ -86,8 +86,8 @@ def attribute(
     attributed = []
     question_words = set(_content_words(question))
     for (sentence, cited), vector in zip(answer_sentences, answer_vectors):
-        if set(_content_words(sentence)) <= question_words:
-            # Only the question's own words: it restates the question and answers nothing.
+        if set(_content_words(sentence)) <= question_words and not fact_count(sentence, question):
+            # Only the question's own words and no new figure, date or name: it answers nothing.
             attributed.append(AttributedSentence(sentence, [], 0.0, ["restates the question"]))
             continue
         similarities = candidate_vectors @ vector if len(candidates) else np.zeros(0)

@@ -28,6 +28,10 @@ _MONTHS = {**{k: v for k, v in FRENCH_MONTHS.items()}, **ENGLISH_MONTHS}
 _MONTH_RE = re.compile(r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w\-’']+(?:\s+(?:de|du|des|la|le|of|the|d’|d')?\s*[A-ZÀ-ÖØ-Þ][\w\-’']+)*")
 _WORD = re.compile(r"\w+")
+# A name spelled out then abbreviated: "Institut de recherche Saint-Exupéry (IRT)".
+_EXPANDED_ACRONYM = re.compile(
+    r"((?:(?:[A-ZÀ-ÖØ-Þ][\w\-’']*|of|the|and|for|in|on|de|du|des|la|le|les|et|en|au|aux|pour|d’|d'|l’|l')\s+)+)"
+    r"\(([A-Z][A-Za-z0-9&\-]{1,11})\)")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b")
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # "2 février 2018", "February 2, 2021", "1er mars 2018": day + month + year written out.
@@ -168,6 +172,12 @@ def unsupported_facts(answer_sentence: str, source_text: str, question: str = ""
     answer = extract_facts(answer_sentence, ignore=question)
     source = extract_facts(source_text)
     source_words = set(_WORD.findall(fold(source_text)))
+    # "The Consortium of Research ... (CRIAQ)": the acronym, found in the source, names the body;
+    # the words before it are the model's translation of its name, not a name of their own.
+    translated = _EXPANDED_ACRONYM.sub(
+        lambda m: m.group(0) if fold(m.group(2)) not in source_words else " " * len(m.group(1)) + m.group(2),
+        answer_sentence)
+    answer.names = extract_facts(translated, ignore=question).names
     missing = []
     for written, values in number_mentions(answer_sentence):
         if not number_in(values, source.numbers):

@@ -126,3 +126,21 @@ def test_number_question_answered_without_a_number_is_refused(sample_index):
     answer = Assistant(sample_index, FakeGenerator(TICKET.replace("$2.75", "the usual fare") + " [1]")).ask(
         "How much does a single night bus ticket cost?")
     assert answer.refused and "kind of fact" in answer.refusal_reason
+
+
+def test_a_translated_name_is_supported_by_its_acronym_in_the_source():
+    source = "une collaboration existe déjà entre le Consortium de recherche et d’innovation en aéronautique du Québec (CRIAQ) et l’IVADO"
+    answer = "The Consortium for Research and Innovation in Aerospace in Quebec (CRIAQ) works with Toulouse."
+    assert unsupported_facts(answer, source + " Toulouse") == []
+    # Without the acronym in the source, the translated name is still a claim to check.
+    assert unsupported_facts(answer.replace("CRIAQ", "CRAQ"), source + " Toulouse")
+    assert unsupported_facts("The Institute of Aeronautics (IRT) works with Toulouse.", source + " Toulouse")
+
+
+def test_restating_the_question_with_the_figure_asked_for_is_an_answer(sample_index):
+    # "2" is too short to be a content word: the sentence is the question's words plus the answer.
+    question = "How many councillors voted against the Riverton library renovation?"
+    answer = Assistant(sample_index, FakeGenerator("2 councillors voted against the Riverton library renovation [1].")).ask(question)
+    assert not answer.refused and any("9 to 2" in c.quote for c in answer.citations)
+    restated = Assistant(sample_index, FakeGenerator("Councillors voted against the Riverton library renovation [1].")).ask(question)
+    assert restated.refused
