@@ -21,7 +21,8 @@ Answers (per set; answerable questions unless said otherwise):
   citation_precision       cited passages that are a gold document or contain the gold answer (answered questions)
   citation_recall          answerable questions whose answer cites a gold document
   quote_verbatim_rate      citations whose quote equals the document text at its offsets
-  latency_*                seconds per question (p50 / p95), first_token: first generated text
+  latency_*                seconds per question (p50 / p95), first_token: first generated text;
+                           measured after the model is loaded and warmed up, as in the chat
 """
 
 

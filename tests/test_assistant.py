@@ -144,3 +144,23 @@ def test_restating_the_question_with_the_figure_asked_for_is_an_answer(sample_in
     assert not answer.refused and any("9 to 2" in c.quote for c in answer.citations)
     restated = Assistant(sample_index, FakeGenerator("Councillors voted against the Riverton library renovation [1].")).ask(question)
     assert restated.refused
+
+
+def test_generation_stops_after_the_answers_first_paragraph():
+    import torch
+
+    from assistant.generators import _end_of_first_paragraph
+
+    class CharTokenizer:  # one token per character
+        def batch_decode(self, ids, skip_special_tokens=True):
+            return ["".join(chr(i) for i in row.tolist()) for row in ids]
+
+    def stops(generated: str, prompt: str = "PROMPT") -> bool:
+        ids = torch.tensor([[ord(c) for c in prompt + generated]])
+        return bool(_end_of_first_paragraph(CharTokenizer(), len(prompt))(ids, None)[0])
+
+    assert stops("Elle emploie 43 000 personnes [1].\n\nLes premiers")
+    assert stops("It costs $2.75 [2]\n\n")
+    assert not stops("Elle emploie 43 000 personnes [1].")
+    assert not stops("Les domaines prévus :\n\n- l'aéronautique")
+    assert not stops("Oui", prompt="Passage [1].\n\n")  # only the generated part counts

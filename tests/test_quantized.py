@@ -184,3 +184,4 @@ def test_a_gguf_checkpoint_is_read_straight_into_int8_layers(tmp_path, monkeypat
         assert relative_error(converted(ids).logits, model(ids).logits) < 0.05
     assert isinstance(converted.lm_head, Int8Linear) and isinstance(converted.model.embed_tokens, Int8Embedding)
     assert converted.model.layers[0].self_attn.q_proj.bias is not None
+
