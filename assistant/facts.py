@@ -33,6 +33,8 @@ _EXPANDED_ACRONYM = re.compile(
     r"((?:(?:[A-ZÀ-ÖØ-Þ][\w\-’']*|of|the|and|for|in|on|de|du|des|la|le|les|et|en|au|aux|pour|d’|d'|l’|l')\s+)+)"
     r"\(([A-Z][A-Za-z0-9&\-]{1,11})\)")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b")
+# Five digits, ungrouped, before a place name: a postcode ("31000 Toulouse", "75001 Paris").
+_POSTCODE = re.compile(r"(?<![\w.,])\d{5}\b(?=\s+[A-ZÀ-ÖØ-Þ][a-zà-ÿ])")
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # "2 février 2018", "February 2, 2021", "1er mars 2018": day + month + year written out.
 _WRITTEN_DATE = re.compile(
@@ -136,8 +138,15 @@ def extract_facts(text: str, ignore: str = "") -> Facts:
 
 def number_mentions(text: str) -> list[tuple[str, set[float]]]:
     """Numbers written in ``text`` with their possible values; ISO dates are left to the date facts
-    (the "02" of "2021-02" is a month, not the number 2)."""
+    (the "02" of "2021-02" is a month, not the number 2), and postcodes are not quantities: the
+    "31000" of "place du Capitole 31000 Toulouse" must not support "31 000 habitants".
+
+    Example:
+        >>> [written for written, _ in number_mentions("Capitole 31000 Toulouse : 43 000 emplois")]
+        ['43 000']
+    """
     masked = _ISO_DATE.sub(lambda m: " " * len(m.group(0)), text)
+    masked = _POSTCODE.sub(lambda m: " " * len(m.group(0)), masked)
     mentions = []
     for match in _NUMBER.finditer(masked):
         values = number_values(match.group(1), match.group(2))

@@ -99,6 +99,13 @@ def test_numbers_match_across_languages():
     assert unsupported_facts("It was signed in March.", "signée le 2 février 2021") == ["month 3"]
 
 
+def test_a_postcode_is_not_a_quantity():
+    """The int8 model once answered "Quelle est la population de Toulouse ?" with the postcode."""
+    press_office = "Service de presse Hôtel de Ville, place du Capitole 31000 Toulouse tel."
+    assert unsupported_facts("La population de Toulouse est de 31 000 habitants.", press_office) == ["31 000"]
+    assert unsupported_facts("Toulouse compte 31000 habitants.", "une ville de 31000 habitants") == []
+
+
 def test_unavailable_llm_falls_back_to_extractive(sample_index):
     from assistant import GeneratorUnavailableError
 
