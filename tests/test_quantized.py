@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -185,3 +186,25 @@ def test_a_gguf_checkpoint_is_read_straight_into_int8_layers(tmp_path, monkeypat
     assert isinstance(converted.lm_head, Int8Linear) and isinstance(converted.model.embed_tokens, Int8Embedding)
     assert converted.model.layers[0].self_attn.q_proj.bias is not None
 
+
+
+def test_a_conversion_that_fails_to_write_leaves_no_partial_cache(monkeypatch):
+    """Disk full while saving the converted weights: a clear error, no half-written folder."""
+    from assistant import generators, quantized
+    from assistant.generators import LlmGenerator
+    from assistant.errors import GeneratorUnavailableError
+
+    def disk_full(model, directory, provenance):
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / WEIGHTS_FILE).write_bytes(b"\0" * 128)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(generators, "verified_gguf_path", lambda: Path("/nowhere/model.gguf"))
+    monkeypatch.setattr(quantized, "quantise_gguf", lambda path: quantise_model(tiny_qwen2(tied=True)))
+    monkeypatch.setattr(quantized, "save_quantised", disk_full)
+    monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained", lambda *a, **k: None)
+    monkeypatch.setattr(LlmGenerator, "_model", None)
+    with pytest.raises(GeneratorUnavailableError, match="No space left"):
+        LlmGenerator()._load()
+    models = LlmGenerator.weights_dir().parent
+    assert not list(models.glob("*.partial")) and not LlmGenerator.weights_dir().exists()
