@@ -28,7 +28,7 @@ _MONTHS = {**{k: v for k, v in FRENCH_MONTHS.items()}, **ENGLISH_MONTHS}
 _MONTH_RE = re.compile(r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w\-’']+(?:\s+(?:de|du|des|la|le|of|the|d’|d')?\s*[A-ZÀ-ÖØ-Þ][\w\-’']+)*")
 _WORD = re.compile(r"\w+")
-# A name spelled out then abbreviated: "Institut de recherche Saint-Exupéry (IRT)".
+# A name spelled out then abbreviated: "Consortium of Research and Innovation in Aeronautics (CRIAQ)".
 _EXPANDED_ACRONYM = re.compile(
     r"((?:(?:[A-ZÀ-ÖØ-Þ][\w\-’']*|of|the|and|for|in|on|de|du|des|la|le|les|et|en|au|aux|pour|d’|d'|l’|l')\s+)+)"
     r"\(([A-Z][A-Za-z0-9&\-]{1,11})\)")
@@ -178,7 +178,6 @@ def unsupported_facts(answer_sentence: str, source_text: str, question: str = ""
         >>> unsupported_facts("It employs 52,000 people.", "L’industrie emploie 43 000 personnes.")
         ['52,000']
     """
-    answer = extract_facts(answer_sentence, ignore=question)
     source = extract_facts(source_text)
     source_words = set(_WORD.findall(fold(source_text)))
     # "The Consortium of Research ... (CRIAQ)": the acronym, found in the source, names the body;
@@ -186,7 +185,7 @@ def unsupported_facts(answer_sentence: str, source_text: str, question: str = ""
     translated = _EXPANDED_ACRONYM.sub(
         lambda m: m.group(0) if fold(m.group(2)) not in source_words else " " * len(m.group(1)) + m.group(2),
         answer_sentence)
-    answer.names = extract_facts(translated, ignore=question).names
+    answer = extract_facts(translated, ignore=question)
     missing = []
     for written, values in number_mentions(answer_sentence):
         if not number_in(values, source.numbers):

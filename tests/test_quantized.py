@@ -1,4 +1,5 @@
-"""Weight-only int8 layers on a tiny random Qwen2 (the real model's architecture, 2 layers)."""
+"""Weight-only int8 layers on a tiny random Qwen2 (the real model's architecture, 2 layers), and the
+generator's cached int8 conversion (rebuilt when damaged, never left half-written)."""
 
 from __future__ import annotations
 
