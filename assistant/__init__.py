@@ -1,4 +1,5 @@
-"""Questions to answers: retrieval, a context budget of sentences, generation, verified citations, refusal.
+"""Questions to answers, in named stages: conversation → retrieval → evidence → generation →
+attribution → policy (every refusal rule in :mod:`assistant.policy`).
 
 Example:
     >>> from assistant import Assistant
@@ -7,13 +8,24 @@ Example:
     >>> print(answer.with_sources())                                           # doctest: +SKIP
 """
 
+from .answer_types import holds_type, question_type
 from .assistant import Assistant, StreamEvent
 from .errors import AssistantError, GeneratorUnavailableError, InvalidQuestionError, ModelFileError
-from .generators import ExtractiveGenerator, GenerationRequest, Generator, LlmGenerator, Passage, make_generator
+from .generators import ExtractiveGenerator, GenerationRequest, Generator, Passage, make_generator
 from .types import Answer, Citation
+
+
+def __getattr__(name: str):
+    # The LLM backend imports torch: only when it is asked for.
+    if name == "LlmGenerator":
+        from .llm import LlmGenerator
+
+        return LlmGenerator
+    raise AttributeError(name)
+
 
 __all__ = [
     "Answer", "Assistant", "AssistantError", "Citation", "ExtractiveGenerator", "GenerationRequest", "Generator",
     "GeneratorUnavailableError", "InvalidQuestionError", "LlmGenerator", "ModelFileError", "Passage",
-    "StreamEvent", "make_generator",
+    "StreamEvent", "holds_type", "make_generator", "question_type",
 ]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from index import stemmed_terms
+
 from .facts import fact_count, unsupported_facts
 from .sentences import SourceSentence, split_with_offsets
 from .types import Citation
@@ -46,10 +48,8 @@ class AttributedSentence:
 
 
 def _content_words(text: str) -> list[str]:
-    from index.lexical import tokenize
-
     lang = "fr" if re.search(r"[éèàùçêâîôû]|\b(le|la|les|des|est|une)\b", text.lower()) else "en"
-    return tokenize(text, lang)
+    return stemmed_terms(text, lang)
 
 
 def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:

@@ -36,10 +36,19 @@ _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b")
 # Five digits, ungrouped, before a place name: a postcode ("31000 Toulouse", "75001 Paris").
 _POSTCODE = re.compile(r"(?<![\w.,])\d{5}\b(?=\s+[A-ZÀ-ÖØ-Þ][a-zà-ÿ])")
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+# Numbers in words; "un/une/one" are left out: as articles they are in almost every sentence.
+NUMBER_WORDS = (r"\b(deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|mille|"
+                r"two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|hundred|thousand|"
+                r"million|milliard|billion|dozen|douzaine)s?\b")
 # "2 février 2018", "February 2, 2021", "1er mars 2018": day + month + year written out.
 _WRITTEN_DATE = re.compile(
     rf"\b(?:1er|\d{{1,2}})(?:st|nd|rd|th)?\s+(?:{_MONTH_NAMES})\s+\d{{4}}\b|\b(?:{_MONTH_NAMES})\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",
     re.IGNORECASE)
+
+
+def month_names_pattern() -> str:
+    """A regular expression matching a month's name in French or English."""
+    return rf"\b({_MONTH_NAMES})\b"
 
 
 def fold(text: str) -> str:

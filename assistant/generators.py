@@ -1,26 +1,22 @@
 """Answer generators: one abstract method, :meth:`Generator.stream`, yielding text as it is produced.
 
-* :class:`LlmGenerator`: Qwen2.5-Coder-1.5B-Instruct from the pinned GGUF packages, run with
-  transformers on the CPU. The GGUF is verified (SHA-256) and converted once to weight-only int8
-  (:mod:`assistant.quantized`), cached as safetensors, so later starts take seconds.
-* :class:`ExtractiveGenerator`: no LLM; quotes the passages' sentences most similar to the
-  question. The fallback when the LLM cannot be loaded, and selectable with ``--generator extractive``.
+* :class:`ExtractiveGenerator`: no LLM; quotes the sentences the evidence stage ranked first.
+  The fallback when the LLM cannot be loaded, and selectable with ``--generator extractive``.
+* :class:`assistant.llm.LlmGenerator`: Qwen2.5-Coder-1.5B-Instruct from the pinned GGUF packages,
+  in its own sub-package (weights, conversion, int8 layers, loading).
+
+A generator says what it can do (:attr:`Generator.quotes_sources`, :attr:`Generator.can_translate`)
+so that the pipeline never needs to ask which class it holds.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import threading
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
-from .errors import GeneratorUnavailableError, ModelFileError
-from .model_files import GGUF_SHA256, cache_dir, verified_gguf_path
+from .answer_types import holds_type
+from .errors import GeneratorUnavailableError
 
 
 @dataclass(frozen=True)
@@ -44,12 +40,23 @@ class GenerationRequest:
     system: str
     user: str
     max_new_tokens: int = 120
+    #: What the question asks for (:func:`assistant.answer_types.question_type`).
+    answer_type: str = "other"
 
 
 class Generator(ABC):
-    """Turns a :class:`GenerationRequest` into answer text, streamed piece by piece."""
+    """Turns a :class:`GenerationRequest` into answer text, streamed piece by piece.
+
+    Capabilities, read by the pipeline instead of testing the class:
+
+    * ``quotes_sources``: the text is source sentences quoted as they are (so it is in the
+      sources' language and needs no check of numbers written in words);
+    * ``can_translate``: :meth:`translate` turns a source sentence into the question's language.
+    """
 
     name: str = "generator"
+    quotes_sources: bool = False
+    can_translate: bool = False
 
     @abstractmethod
     def stream(self, request: GenerationRequest) -> Iterator[str]:
@@ -62,6 +69,10 @@ class Generator(ABC):
         """A short free-form completion (used to rewrite follow-up questions); None if unsupported."""
         return None
 
+    def translate(self, sentence: str, language: str) -> str | None:
+        """``sentence`` in ``language`` ("fr" or "en"); None when this generator cannot translate."""
+        return None
+
 
 class ExtractiveGenerator(Generator):
     """Answers by quoting the best sentences of the passages, in their own words.
@@ -72,6 +83,7 @@ class ExtractiveGenerator(Generator):
     """
 
     name = "extractive"
+    quotes_sources = True
 
     def __init__(self, max_sentences: int = 2) -> None:
         self.max_sentences = max_sentences
@@ -80,198 +92,23 @@ class ExtractiveGenerator(Generator):
         ranked = sorted(request.passages, key=lambda p: -p.score)
         if not ranked:
             return
+        # The first sentence, among the three best, that holds the type of fact asked for (a
+        # number for "how many", a name for "who"); the best one when none does.
+        holding = [p for p in ranked[:3] if holds_type(p.text, request.answer_type, number_words=False)]
+        first = holding[0] if holding else ranked[0]
         # A second sentence only when it is nearly as relevant as the first.
-        chosen = [p for p in ranked[: self.max_sentences] if p.score >= ranked[0].score - 0.05]
+        chosen = [first] + [p for p in ranked[: self.max_sentences] if p is not first and p.score >= first.score - 0.05]
+        chosen = chosen[: self.max_sentences]
         for i, passage in enumerate(chosen):
             text = passage.text.strip()
             yield ("" if i == 0 else " ") + f"{text} [{passage.n}]"
 
 
-# Converted weights, by format: int8 halves the memory of bf16 and generates 1.5x faster, reading
-# prompts at 0.77 of the speed (see assistant/quantized.py and benchmarks/bench_generator.py).
-LLM_DIR_NAME = "qwen2.5-coder-1.5b-instruct-int8"
-# Written by earlier versions (bf16, 3 GB); removed once the int8 conversion exists.
-STALE_DIR_NAMES = ("qwen2.5-coder-1.5b-instruct-bf16",)
-
-
-class LlmGenerator(Generator):
-    """Qwen2.5-Coder-1.5B-Instruct (packaged GGUF) through transformers, loaded lazily and once.
-
-    One process-wide model is shared by every instance; generation is serialised by a lock so
-    concurrent callers (several browser tabs) wait their turn instead of corrupting state.
-
-    Example:
-        >>> gen = LlmGenerator()                                                   # doctest: +SKIP
-        >>> "".join(gen.stream(request))                                           # doctest: +SKIP
-    """
-
-    name = "llm"
-    _model = None
-    _tokenizer = None
-    _load_lock = threading.Lock()
-    _generate_lock = threading.Lock()
-    load_seconds: float | None = None
-
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads or max(1, os.cpu_count() or 1)
-
-    @classmethod
-    def weights_dir(cls) -> Path:
-        return cache_dir() / "models" / LLM_DIR_NAME
-
-    @classmethod
-    def _provenance(cls) -> dict:
-        from .quantized import FORMAT  # torch is imported only when the LLM is used
-
-        return {"gguf_sha256": GGUF_SHA256, "format": FORMAT}
-
-    @classmethod
-    def _convert_from_gguf(cls, target: Path) -> None:
-        """Convert the verified GGUF once to int8 rows and save them (no pickle).
-
-        Runs once per machine (≈ 50 s, peak ≈ 2.9 GiB); later starts read the int8 file in seconds.
-        Written to a staging folder renamed into place, so a crash or a full disk leaves no
-        half-written cache behind.
-        """
-        import shutil
-
-        from transformers import AutoTokenizer
-
-        from .quantized import quantise_gguf, save_quantised
-
-        gguf = verified_gguf_path()
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = quantise_gguf(gguf)
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            save_quantised(model, staging, cls._provenance())
-            tokenizer.save_pretrained(staging)
-            (staging / "porteparole-source.json").write_text(json.dumps(cls._provenance()) + "\n")
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)  # e.g. disk full: give the space back
-            raise
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
-        for stale in STALE_DIR_NAMES:
-            shutil.rmtree(target.parent / stale, ignore_errors=True)
-
-    def _load(self):
-        cls = type(self)
-        if cls._model is not None:
-            return cls._model, cls._tokenizer
-        with cls._load_lock:
-            if cls._model is None:
-                started = time.perf_counter()
-                try:
-                    import torch
-                    from transformers import AutoTokenizer
-
-                    from .quantized import load_quantised
-
-                    torch.set_num_threads(self.threads)
-                    target = self.weights_dir()
-                    marker = target / "porteparole-source.json"
-                    if not marker.exists() or json.loads(marker.read_text()) != self._provenance():
-                        self._convert_from_gguf(target)
-                    try:
-                        model = load_quantised(target)
-                    except ValueError:
-                        # The cache is ours and rebuildable: a damaged file costs one conversion.
-                        self._convert_from_gguf(target)
-                        model = load_quantised(target)
-                    tokenizer = AutoTokenizer.from_pretrained(target)
-                except ModelFileError:
-                    raise
-                except (ImportError, OSError, ValueError, RuntimeError) as exc:
-                    raise GeneratorUnavailableError(
-                        f"The language model could not be loaded ({type(exc).__name__}: {exc}). "
-                        "Use --generator extractive, or rerun the README's set-up command."
-                    ) from exc
-                cls._tokenizer, cls._model = tokenizer, model
-                cls.load_seconds = time.perf_counter() - started
-        return cls._model, cls._tokenizer
-
-    def warm_up(self) -> None:
-        """Load the model and run one tiny generation: the first call pays for kernel set-up
-        (measured ≈ 8 s of extra wait on the first question in the browser otherwise)."""
-        import torch
-
-        model, tokenizer = self._load()
-        inputs = tokenizer("Bonjour", return_tensors="pt")
-        with self._generate_lock, torch.inference_mode():
-            model.generate(**inputs, max_new_tokens=2, do_sample=False, pad_token_id=tokenizer.eos_token_id)
-
-    def _stream_messages(self, messages: list[dict], max_new_tokens: int, one_paragraph: bool = False) -> Iterator[str]:
-        import torch
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
-
-        model, tokenizer = self._load()
-        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        stops = StoppingCriteriaList([_end_of_first_paragraph(tokenizer, inputs["input_ids"].shape[1])] if one_paragraph else [])
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                with torch.inference_mode():
-                    model.generate(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
-                                   repetition_penalty=1.05, pad_token_id=tokenizer.eos_token_id,
-                                   stopping_criteria=stops)
-            except BaseException as exc:  # surfaced to the caller below
-                errors.append(exc)
-                streamer.end()
-
-        with self._generate_lock:
-            worker = threading.Thread(target=run, daemon=True)
-            worker.start()
-            for piece in streamer:
-                if piece:
-                    yield piece
-            worker.join()
-        if errors:
-            raise GeneratorUnavailableError(f"Generation failed: {errors[0]}") from errors[0]
-
-    def stream(self, request: GenerationRequest) -> Iterator[str]:
-        messages = [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]
-        yield from self._stream_messages(messages, request.max_new_tokens, one_paragraph=True)
-
-    def complete(self, system: str, user: str, max_new_tokens: int = 60) -> str | None:
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return "".join(self._stream_messages(messages, max_new_tokens)).strip()
-
-    def prompt_tokens(self, request: GenerationRequest) -> int:
-        _, tokenizer = self._load()
-        messages = [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]
-        encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
-        return len(encoded["input_ids"])
-
-
-# A finished sentence (or citation) followed by a blank line: the answer's paragraph is over.
-_PARAGRAPH_END = re.compile(r"[.!?…»)\]]\s*\n\s*\n")
-
-
-def _end_of_first_paragraph(tokenizer, prompt_length: int):
-    """Stop generating once the answer's first paragraph is complete.
-
-    The prompt asks for one to three sentences; what the model wrote after a blank line, in the
-    eval's longest answers (18-19 s), was other passages copied out one after another. A blank
-    line after a colon (a list follows) does not stop it.
-    """
-    import torch
-    from transformers import StoppingCriteria
-
-    class EndOfFirstParagraph(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            texts = tokenizer.batch_decode(input_ids[:, prompt_length:], skip_special_tokens=True)
-            return torch.tensor([bool(_PARAGRAPH_END.search(text)) for text in texts], dtype=torch.bool)
-
-    return EndOfFirstParagraph()
-
-
 def make_generator(name: str) -> Generator:
     """``"llm"`` or ``"extractive"``."""
     if name == "llm":
+        from .llm import LlmGenerator  # torch and transformers load only when the LLM is chosen
+
         return LlmGenerator()
     if name == "extractive":
         return ExtractiveGenerator()

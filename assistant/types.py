@@ -55,8 +55,17 @@ class Answer:
     generator: str = ""
     raw_text: str = ""
     refusal_reason: str = ""
-    #: Highest question–sentence similarity among the retrieved passages (evidence strength).
+    #: Highest question–sentence relevance among the retrieved passages (evidence strength).
     best_similarity: float = 0.0
+    #: What the question asks for ("number", "person", "date", ...; see assistant.answer_types).
+    answer_type: str = "other"
+    #: The refusal policy's probability that the answer on offer is right (None: not computed).
+    confidence: float | None = None
+    #: The signals the policy decided on (see assistant.policy.signals).
+    signals: dict[str, float] = field(default_factory=dict)
+    #: The answer that was on offer when the policy decided, shown or not (for evaluation).
+    offered_text: str = ""
+    offered_doc_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -67,6 +76,9 @@ class Answer:
             "refused": self.refused,
             "refusal_reason": self.refusal_reason,
             "best_similarity": round(self.best_similarity, 4),
+            "answer_type": self.answer_type,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "signals": {k: round(v, 4) for k, v in self.signals.items()},
             "generator": self.generator,
             "citations": [c.to_dict() for c in self.citations],
             "hits": [h.to_dict() for h in self.hits],

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from assistant.generators import LlmGenerator
-from assistant.model_files import verified_gguf_path
+from assistant.llm import LlmGenerator
+from assistant.llm.model_files import verified_gguf_path
 from assistant.prompts import SYSTEM_PROMPT
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "communiques"

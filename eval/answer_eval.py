@@ -29,6 +29,29 @@ def fact_present(fact: str, answer_text: str) -> bool:
     return fold(fact) in fold(answer_text)
 
 
+def matches_patterns(question: dict, text: str) -> bool:
+    """Journalist questions: at least ``min_groups`` of the regex groups match (swiss_qa/README.md)."""
+    groups = question["pattern_groups"]
+    satisfied = sum(1 for group in groups if any(re.search(p, text, re.IGNORECASE) for p in group))
+    return satisfied >= question.get("min_groups", len(groups))
+
+
+def is_correct(question: dict, text: str) -> tuple[bool, dict]:
+    """Whether ``text`` answers ``question``, by its kind of gold (facts, spans or patterns)."""
+    extra: dict = {}
+    if "pattern_groups" in question:
+        return matches_patterns(question, text), extra
+    if "expected_facts" in question:
+        return all(fact_present(f, text) for f in question["expected_facts"]), extra
+    golds = question.get("answers") or []
+    if golds:
+        extra["em"] = max(exact_match(text, g) for g in golds)
+        extra["f1"] = max(token_f1(text, g) for g in golds)
+        extra["contains"] = max(contains_answer(text, g) for g in golds)
+        return bool(extra["contains"]), extra
+    return False, extra
+
+
 def score_answer(question: dict, answer: Answer, documents: dict) -> dict:
     """Per-question record used by :func:`summarise`."""
     gold_docs = set(question.get("gold_doc_ids") or [])
@@ -49,15 +72,17 @@ def score_answer(question: dict, answer: Answer, documents: dict) -> dict:
         "answer_language_ok": (detect_language(text_without_marks)[0] == question["lang"]) if answer.text else False,
         "quotes_verbatim": [documents[c.doc_id].text[c.char_start:c.char_end] == c.quote for c in answer.citations],
     }
+    # What was on offer when the policy decided, shown or not: the data the policy is calibrated on.
+    offered = re.sub(r"\[\d+\]", "", answer.offered_text)
+    record.update({
+        "mode": question.get("mode"), "half": question.get("half"), "answer_type": answer.answer_type,
+        "confidence": answer.confidence, "signals": answer.signals, "offered": answer.offered_text,
+        "offered_correct": bool(question["answerable"] and offered and is_correct(question, offered)[0]
+                                and (not gold_docs or set(answer.offered_doc_ids) & gold_docs)),
+    })
     if question["answerable"] and not answer.refused:
-        if "expected_facts" in question:
-            record["correct"] = all(fact_present(f, text_without_marks) for f in question["expected_facts"])
-        if "answers" in question:
-            golds = question["answers"]
-            record["em"] = max(exact_match(text_without_marks, g) for g in golds)
-            record["f1"] = max(token_f1(text_without_marks, g) for g in golds)
-            record["contains"] = max(contains_answer(text_without_marks, g) for g in golds)
-            record["correct"] = bool(record["contains"])
+        record["correct"], extra = is_correct(question, text_without_marks)
+        record.update(extra)
         cited = answer.citations
         good = [c for c in cited if c.doc_id in gold_docs or any(contains_answer(c.quote, g) for g in question.get("answers", []))]
         record["citation_precision"] = len(good) / len(cited) if cited else 0.0
@@ -107,6 +132,10 @@ def summarise(records: list[dict]) -> dict:
         "latency_p50_s": percentile([r["latency_s"] for r in records], 0.5),
         "latency_p95_s": percentile([r["latency_s"] for r in records], 0.95),
         "first_token_p50_s": percentile([r["first_token_s"] for r in records if r["first_token_s"]], 0.5),
+        # Counts, for reading small sets ("15 of 16") without arithmetic.
+        "n_correct_and_cited": sum(bool(r.get("correct") and r.get("cites_gold")) for r in answerable),
+        "n_refused_unanswerable": sum(r["refused"] for r in unanswerable),
+        "n_false_refusals": sum(r["refused"] for r in answerable),
     }
     if any("f1" in r for r in answerable):
         summary["em"] = _mean([r.get("em", 0.0) for r in answerable])

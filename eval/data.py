@@ -30,6 +30,7 @@ class EvalData:
     retrieval: list[dict] = field(default_factory=list)
     qa: list[dict] = field(default_factory=list)
     qa_contexts: list[dict] = field(default_factory=list)
+    journalist_qa: list[dict] = field(default_factory=list)
 
     @property
     def qa_contexts_as_records(self) -> list[dict]:
@@ -51,7 +52,28 @@ def load_eval_data(root: str | Path | None = None) -> EvalData:
         data.qa = read_jsonl(root / "qa_fr.jsonl")
     if (root / "qa_contexts.jsonl").exists():
         data.qa_contexts = read_jsonl(root / "qa_contexts.jsonl")
+    if (root / "swiss_qa" / "qa.jsonl").exists():
+        data.journalist_qa = [journalist_question(row) for row in read_jsonl(root / "swiss_qa" / "qa.jsonl")]
     return data
+
+
+def half_of(qid: str) -> str:
+    """``"tune"`` or ``"report"``: thresholds are chosen on one half and reported on the other.
+
+    Odd and even question numbers alternate, so each half has the same mix of modes (cross-lingual,
+    same-language, unanswerable) and of languages.
+    """
+    digits = "".join(ch for ch in qid if ch.isdigit())
+    return "tune" if digits and int(digits) % 2 == 1 else "report"
+
+
+def journalist_question(row: dict) -> dict:
+    """A ``swiss_qa`` row in the form the answer evaluation reads (see swiss_qa/README.md)."""
+    return {
+        "qid": row["qid"], "question": row["question"], "lang": row["lang"], "mode": row["mode"],
+        "answerable": bool(row["answerable"]), "gold_doc_ids": list(row["gold_docs"]),
+        "pattern_groups": row["pattern_groups"], "min_groups": row["min_groups"], "half": half_of(row["qid"]),
+    }
 
 
 def seeded_sample(rows: list, n: int | None, seed: int = 42) -> list:

@@ -60,23 +60,35 @@ def retrieval_section(data, out_dir: Path) -> dict:
     return section
 
 
-def answer_section(data, out_dir: Path, generator: str, sample: int) -> dict:
-    """Seed questions (bilingual, answerable + unanswerable) and PIAF questions with and without their paragraph."""
-    from assistant import Assistant
+def answer_section(data, out_dir: Path, generator: str, sample: int, sets: set[str]) -> dict:
+    """Seed questions (bilingual, answerable + unanswerable), PIAF questions with and without their
+    paragraph, and the Swiss journalist questions (all of them, halves also reported apart)."""
+    from assistant import Assistant, make_generator
     from index import ingest_paths
 
     from .answer_eval import run_questions, summarise
 
     section: dict = {"generator": generator}
-    seeds_index = ingest_paths([SAMPLE_CORPUS], out_dir / "samples", prune=True, progress=False).index
-    assistant = Assistant(seeds_index, generator)
-    questions = load_seed_questions()
-    bar = _progress(len(questions), f"Answers, seed questions ({generator})")
-    records = run_questions(assistant, questions, progress=lambda: bar.update(1))
-    bar.close()
-    section["seeds"] = {"summary": summarise(records), "records": records}
+    shared_generator = make_generator(generator)  # one model for every set
+    if "seeds" in sets:
+        seeds_index = ingest_paths([SAMPLE_CORPUS], out_dir / "samples", prune=True, progress=False).index
+        assistant = Assistant(seeds_index, shared_generator)
+        questions = load_seed_questions()
+        bar = _progress(len(questions), f"Answers, seed questions ({generator})")
+        records = run_questions(assistant, questions, progress=lambda: bar.update(1))
+        bar.close()
+        section["seeds"] = {"summary": summarise(records), "records": records}
 
-    if data.qa and data.qa_contexts and sample:
+    if "journalists" in sets and data.journalist_qa and data.corpus_path:
+        swiss_index = ingest_paths([data.corpus_path], out_dir / "swiss", prune=True, progress=False).index
+        bar = _progress(len(data.journalist_qa), f"Answers, Swiss journalist questions ({generator})")
+        records = run_questions(Assistant(swiss_index, shared_generator), data.journalist_qa, progress=lambda: bar.update(1))
+        bar.close()
+        section["journalists"] = {"summary": summarise(records), "records": records}
+        for half in ("tune", "report"):
+            section[f"journalists_{half}"] = {"summary": summarise([r for r in records if r["half"] == half])}
+
+    if "piaf" in sets and data.qa and data.qa_contexts and sample:
         picked = seeded_sample(data.qa, sample)
         answerable = [{"qid": q["qid"], "question": q["question"], "lang": "fr", "answerable": True,
                        "gold_doc_ids": [q["context_id"]], "answers": q["answers"]} for q in picked]
@@ -86,8 +98,8 @@ def answer_section(data, out_dir: Path, generator: str, sample: int) -> dict:
         full_index = _index_records(data.qa_contexts_as_records, out_dir, "piaf")
         holed_index = _index_records([r for r in data.qa_contexts_as_records if r["doc_id"] not in removed], out_dir, "piaf-without-gold")
         bar = _progress(2 * len(picked), f"Answers, PIAF ({generator})")
-        records = run_questions(Assistant(full_index, assistant.generator), answerable, progress=lambda: bar.update(1))
-        records += run_questions(Assistant(holed_index, assistant.generator), unanswerable, progress=lambda: bar.update(1))
+        records = run_questions(Assistant(full_index, shared_generator), answerable, progress=lambda: bar.update(1))
+        records += run_questions(Assistant(holed_index, shared_generator), unanswerable, progress=lambda: bar.update(1))
         bar.close()
         section["piaf"] = {"summary": summarise(records), "records": records}
     return section
@@ -127,6 +139,14 @@ def check_thresholds(flat: dict[str, float], thresholds: dict) -> list[str]:
     return failures
 
 
+def _part_of(threshold_key: str) -> str:
+    """Which part of the eval measures a threshold: ``retrieval``, ``seeds``, ``piaf`` or ``journalists``."""
+    if threshold_key.startswith("retrieval."):
+        return "retrieval"
+    dataset = threshold_key.split(".")[2]
+    return "journalists" if dataset.startswith("journalists") else dataset
+
+
 def load_thresholds(generators: list[str], with_answers: bool) -> dict:
     rules = tomllib.loads(THRESHOLDS.read_text(encoding="utf-8"))
     flat = {}
@@ -152,15 +172,17 @@ def run_from_cli(args) -> int:
     started = time.perf_counter()
     report: dict = {"data": str(data.root), "sample": sample, "seed": 42, "generators": generators,
                     "definitions": METRIC_DEFINITIONS}
-    report["retrieval"] = retrieval_section(data, indexes)
+    sets = {part.strip() for part in getattr(args, "sets", "retrieval,seeds,piaf,journalists").split(",") if part.strip()}
+    report["retrieval"] = retrieval_section(data, indexes) if "retrieval" in sets else {}
     report["answers"] = {}
     for generator in generators:
         # The extractive generator is cheap: it gets four times the PIAF sample.
         n = sample * 4 if generator == "extractive" else sample
-        report["answers"][generator] = answer_section(data, indexes, generator, n)
+        report["answers"][generator] = answer_section(data, indexes, generator, n, sets)
     report["seconds"] = time.perf_counter() - started
     flat = flatten(report)
-    thresholds = load_thresholds(generators, with_answers=True)
+    thresholds = {key: rule for key, rule in load_thresholds(generators, with_answers=True).items()
+                  if _part_of(key) in sets}
     failures = check_thresholds(flat, thresholds)
     report["thresholds"] = thresholds
     report["failures"] = failures

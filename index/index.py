@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -275,6 +275,24 @@ class Index:
         """
         return self.retriever.search(query, k, filters, mode=mode, per_document=per_document,
                                      centred=centred, query_lang=query_lang)
+
+    def centred_similarity(self, query: str, vectors: np.ndarray, langs: Sequence[str]) -> np.ndarray:
+        """Cosine between ``query`` and passage-side ``vectors`` (e.g. sentences of retrieved
+        passages, embedded with ``embedder.encode_document``) after the same per-language
+        centring as search, so that a French sentence and an English one are scored alike.
+
+        Example:
+            >>> texts = ["L'entente a été signée le 2 février 2021."]                  # doctest: +SKIP
+            >>> index.centred_similarity("When was it signed?",
+            ...                          index.embedder.encode_document(texts), ["fr"])  # doctest: +SKIP
+            array([0.52], dtype=float32)
+        """
+        if len(vectors) == 0:
+            return np.zeros(0, dtype=np.float32)
+        centring = self.retriever.centring
+        centred = centre(vectors, list(langs), centring)
+        query_vector = centre(self.embedder.encode_query([query]), ["query"], centring)[0]
+        return centred @ query_vector
 
     def info(self) -> dict:
         """Counts, languages, date range, issuers and the embedder, for ``porteparole info``."""

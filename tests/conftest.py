@@ -87,15 +87,27 @@ def running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-class FakeGenerator:
-    """Scripted generator for assistant logic tests: returns ``reply`` (a string or a function of the request)."""
+from assistant import Generator  # noqa: E402
+
+
+class FakeGenerator(Generator):
+    """Scripted generator for assistant logic tests: returns ``reply`` (a string or a function of the request).
+
+    ``translation``, when given, makes it a generator that can translate (a function of the
+    sentence and the target language).
+    """
 
     name = "fake"
 
-    def __init__(self, reply="", rewrite=None):
+    def __init__(self, reply="", rewrite=None, translation=None):
         self.reply = reply
         self.rewrite = rewrite
         self.requests = []
+        self.translation = translation
+        self.can_translate = translation is not None
+
+    def translate(self, sentence, language):
+        return self.translation(sentence, language) if self.translation else None
 
     def stream(self, request):
         self.requests.append(request)

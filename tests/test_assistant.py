@@ -156,7 +156,7 @@ def test_restating_the_question_with_the_figure_asked_for_is_an_answer(sample_in
 def test_generation_stops_after_the_answers_first_paragraph():
     import torch
 
-    from assistant.generators import _end_of_first_paragraph
+    from assistant.llm.generator import _end_of_first_paragraph
 
     class CharTokenizer:  # one token per character
         def batch_decode(self, ids, skip_special_tokens=True):

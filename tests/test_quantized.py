@@ -12,7 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, Qwen2Config
 
-from assistant.quantized import (
+from assistant.llm.quantized import (
     MAX_ROWS_FOR_INT8_KERNEL,
     WEIGHTS_FILE,
     Int8Embedding,
@@ -120,7 +120,7 @@ def test_the_generator_rebuilds_a_damaged_cached_conversion(monkeypatch):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    from assistant.generators import LlmGenerator
+    from assistant.llm import LlmGenerator
 
     conversions = []
 
@@ -175,7 +175,7 @@ def write_tiny_gguf(model: torch.nn.Module, path) -> None:
 
 
 def test_a_gguf_checkpoint_is_read_straight_into_int8_layers(tmp_path, monkeypatch):
-    from assistant import quantized
+    from assistant.llm import quantized
 
     monkeypatch.setattr(quantized, "ROWS_PER_BLOCK", 7)  # several blocks per tensor, a short last one
     model = tiny_qwen2(tied=False).float()
@@ -191,16 +191,15 @@ def test_a_gguf_checkpoint_is_read_straight_into_int8_layers(tmp_path, monkeypat
 
 def test_a_conversion_that_fails_to_write_leaves_no_partial_cache(monkeypatch):
     """Disk full while saving the converted weights: a clear error, no half-written folder."""
-    from assistant import generators, quantized
-    from assistant.generators import LlmGenerator
     from assistant.errors import GeneratorUnavailableError
+    from assistant.llm import LlmGenerator, generator, quantized
 
     def disk_full(model, directory, provenance):
         directory.mkdir(parents=True, exist_ok=True)
         (directory / WEIGHTS_FILE).write_bytes(b"\0" * 128)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(generators, "verified_gguf_path", lambda: Path("/nowhere/model.gguf"))
+    monkeypatch.setattr(generator, "verified_gguf_path", lambda: Path("/nowhere/model.gguf"))
     monkeypatch.setattr(quantized, "quantise_gguf", lambda path: quantise_model(tiny_qwen2(tied=True)))
     monkeypatch.setattr(quantized, "save_quantised", disk_full)
     monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained", lambda *a, **k: None)

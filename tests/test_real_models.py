@@ -86,7 +86,7 @@ def test_llm_refuses_what_the_sources_do_not_say(sample_assistant, question, lan
 
 def test_model_file_is_verified(tmp_path, monkeypatch):
     from assistant import ModelFileError
-    from assistant import model_files
+    from assistant.llm import model_files
 
     path = model_files.verified_gguf_path()
     assert path.stat().st_size == model_files.GGUF_SIZE

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from index.embedding_cache import cache_dir
 
-from .errors import ModelFileError
+from ..errors import ModelFileError
 
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 GGUF_SIZE = 1_117_320_768

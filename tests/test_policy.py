@@ -1,0 +1,124 @@
+"""The answering stages added for journalists' questions: answer types, the refusal policy, quoting
+instead of refusing (with a marked translation), and the calibration maths. Fakes only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant import Assistant, holds_type, question_type
+from assistant.policy import decide, qualifier_coverage, question_qualifiers
+from assistant.prompts import EXTRACTIVE_LEAD, REFUSAL, TRANSLATED_LEAD
+
+from conftest import FakeGenerator
+
+TICKET = "Fares will be the same as during the day: a single ticket costs $2.75 and monthly passes are valid on night buses at no extra cost."
+# A calibrated model that accepts whatever is on offer, and one that accepts nothing.
+ACCEPT = {"fake": {"weights": {}, "bias": 5.0, "threshold": 0.5}}
+REJECT = {"fake": {"weights": {}, "bias": -5.0, "threshold": 0.5}}
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Qui a signé l'entente ?", "person"),
+    ("Which doctor heads the clinic that the FDFA mentioned when it announced aid?", "person"),
+    ("À quelle heure partira le premier bus de nuit ?", "time"),
+    ("How long will the renovation last?", "duration"),
+    ("Pour combien d'années l'entente est-elle conclue ?", "duration"),
+    ("Quelle part de l'emploi représente l'aérospatiale ?", "percentage"),
+    ("How much does a single ticket cost?", "amount"),
+    ("Combien coûtera le remplacement de l'aile ?", "amount"),
+    ("Quel film a remporté le Prix du cinéma suisse 2013 ?", "other"),
+    ("Combien de personnes emploie l'industrie ?", "number"),
+    ("When was the agreement signed?", "date"),
+    ("Dans quelle ville a lieu le concert ?", "place"),
+    ("What is the phone number of the press office?", "contact"),
+    ("Pourquoi la Suisse n'utilise-t-elle pas eTIR ?", "reason"),
+])
+def test_question_types_in_both_languages(question, kind):
+    assert question_type(question) == kind
+
+
+def test_holding_a_type():
+    assert holds_type("It will cost CHF 2.5 million.", "amount")
+    assert not holds_type("It is the largest investment since 1998.", "number"), "a year is not a count"
+    assert holds_type("Les bus partiront à 23 h 30.", "time")
+    assert holds_type("L'entente est conclue pour trois ans.", "duration")
+    assert not holds_type("L'entente est conclue pour trois ans.", "duration", number_words=False)
+    assert holds_type("Contact: presse@example.ch, +41 58 462 31 53", "contact")
+    assert holds_type("Le Prof. Ruedi Lüthy soigne des patients.", "person")
+
+
+def test_qualifiers_are_years_and_names():
+    assert question_qualifiers("How many students did SFUVET have in 2021?") == ["2021", "sfuvet"]
+    assert qualifier_coverage("How many students did SFUVET have in 2021?", "En 2021, l'IFFP comptait ...") == 0.5
+    assert qualifier_coverage("how many?", "anything") == 1.0
+
+
+def test_a_failed_draft_is_replaced_by_a_quote_of_the_sentence_holding_the_fact(sample_index):
+    draft = TICKET.replace("$2.75", "the usual fare") + " [1]"
+    assistant = Assistant(sample_index, FakeGenerator(draft))
+    assistant.refusal_model = ACCEPT
+    answer = assistant.ask("How much does a single night bus ticket cost?")
+    assert not answer.refused and answer.text.startswith(EXTRACTIVE_LEAD["en"])
+    assert "usual fare" not in answer.text and any("$2.75" in c.quote for c in answer.citations)
+    doc = sample_index.documents[answer.citations[0].doc_id]
+    assert doc.text[answer.citations[0].char_start:answer.citations[0].char_end] == answer.citations[0].quote
+
+
+def test_the_policy_can_refuse_the_quote_too(sample_index):
+    assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND"))
+    assistant.refusal_model = REJECT
+    answer = assistant.ask("How much does a single night bus ticket cost?")
+    assert answer.refused and answer.text == REFUSAL["en"] and "confidence" in answer.refusal_reason
+    assert answer.offered_text, "what was on offer is kept for evaluation"
+
+
+# The fake embedder knows no languages: the French question borrows the English words it must match.
+def test_a_quote_in_the_other_language_is_translated_and_marked(sample_index):
+    def translation(sentence, language):
+        assert language == "fr"
+        return "Les tarifs seront les mêmes que le jour : un billet simple coûte 2,75 $."
+
+    assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=translation))
+    assistant.refusal_model = ACCEPT
+    answer = assistant.ask("Combien coûte un single ticket dans les night buses de Northbay ?")
+    assert not answer.refused and answer.text.startswith(TRANSLATED_LEAD["fr"])
+    assert "2,75" in answer.text
+    (citation,) = answer.citations
+    assert "$2.75" in citation.quote, "the verified quote stays the original sentence"
+
+
+def test_a_translation_that_changes_a_figure_is_not_shown(sample_index):
+    assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=lambda s, lang: "Un billet coûte 3,75 $."))
+    assistant.refusal_model = ACCEPT
+    answer = assistant.ask("Combien coûte un single ticket dans les night buses de Northbay ?")
+    assert answer.refused and "translation" in answer.refusal_reason
+
+
+def test_decide_without_a_calibrated_model_keeps_the_earlier_rules():
+    assert decide({"relevance": 0.6}, "fake", model={}).refused is False
+    assert decide({"relevance": 0.3}, "fake", model={}).refused is True
+    assert decide({"relevance": 0.9}, "fake", model={}, problem="the model found no answer").refused is True
+
+
+def test_calibration_maths():
+    from eval.calibrate import auc, choose_threshold, fit_logistic, probabilities
+
+    assert auc(np.array([0.9, 0.8, 0.1]), np.array([1, 1, 0])) == 1.0
+    assert auc(np.array([0.5, 0.5]), np.array([1, 0])) == 0.5
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = (x[:, 0] + 0.1 * rng.normal(size=200) > 0).astype(float)
+    weights, bias = fit_logistic(x, y)
+    assert weights[0] > 2 * abs(weights[1])
+    p = probabilities(x, weights, bias)
+    threshold = choose_threshold(p, y, np.ones(200, bool))
+    assert ((p >= threshold) == (y == 1)).mean() > 0.9
+
+
+def test_journalist_answers_are_scored_by_pattern_groups():
+    from eval.answer_eval import matches_patterns
+
+    question = {"pattern_groups": [["C[aâ]ciu"], ["financ"]], "min_groups": 2}
+    assert matches_patterns(question, "Adrian Câciu, the finance minister")
+    assert not matches_patterns(question, "Adrian Caciu")
