@@ -1,0 +1,185 @@
+"""Fit the refusal policy on one half of the dev questions and report it on the other half.
+
+    python -m eval.calibrate .cache/eval-report/report.json [--write]
+
+Reads the records of a ``porteparole eval`` run: for every question, the signals the policy saw and
+whether the answer that was on offer (shown or not) was right. Per generator it fits a logistic
+model (plain numpy, L2-regularised) on the **tune** half, chooses the probability threshold there,
+and prints on the **report** half each signal's AUC, the combination's, and what the decision does
+(correct answers given, unanswerable refused, false refusals), with one signal left out at a time.
+``--write`` stores the fitted models in ``assistant/data/refusal.json`` (JSON, with provenance).
+
+Halves: the Swiss journalist questions by question number (odd = tune), PIAF questions by a hash
+of their id; the project's seed questions are never tuned on (report only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+REFUSAL_MODEL = Path(__file__).resolve().parents[1] / "assistant" / "data" / "refusal.json"
+FEATURES = ("relevance", "top_overlap", "type_in_evidence", "not_found", "draft_failed", "quoted",
+            "type_in_answer", "source_relevance", "source_is_top", "qualifiers")
+L2 = 0.5
+# Utility of a decision, to choose the threshold: a wrong answer shown costs more than a refusal
+# (a journalist may publish it); a right answer is worth one.
+WRONG_ANSWER_COST = 1.5
+
+
+def half(record: dict, dataset: str) -> str:
+    if dataset == "seeds":
+        return "report"
+    if record.get("half"):
+        return record["half"]
+    digest = hashlib.sha256(str(record.get("qid")).encode()).digest()
+    return "tune" if digest[0] % 2 else "report"
+
+
+def load_records(paths: list[Path]) -> dict[str, list[dict]]:
+    """``{generator: [record + dataset + split], ...}`` for the records that carry signals."""
+    out: dict[str, list[dict]] = {}
+    for path in paths:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        for generator, section in report.get("answers", {}).items():
+            for dataset, content in section.items():
+                if not isinstance(content, dict) or "records" not in content:
+                    continue
+                for record in content["records"]:
+                    out.setdefault(generator, []).append({**record, "dataset": dataset, "split": half(record, dataset)})
+    return out
+
+
+def matrix(records: list[dict], features) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels (the answer on offer was right) and which records had signals at all
+    (a question stopped before generation has none: it is refused whatever the model says)."""
+    has = np.array([bool(r.get("signals")) for r in records])
+    x = np.array([[float((r.get("signals") or {}).get(f, 0.0)) for f in features] for r in records]).reshape(len(records), len(features))
+    y = np.array([bool(r.get("offered_correct")) for r in records], dtype=float)
+    return x, y, has
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    """Probability that a right answer scores above a wrong one (ties count half)."""
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if not len(pos) or not len(neg):
+        return None
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 200) -> tuple[np.ndarray, float]:
+    """Newton's method on the L2-regularised log-loss (the bias is not regularised)."""
+    n, d = x.shape
+    design = np.hstack([x, np.ones((n, 1))])
+    w = np.zeros(d + 1)
+    penalty = np.diag([l2] * d + [0.0])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(design @ w, -50, 50)))
+        gradient = design.T @ (p - y) + penalty @ w
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def probabilities(x: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(x @ weights + bias, -50, 50)))
+
+
+def outcome(records: list[dict], answered: np.ndarray) -> dict:
+    """What a decision does: counts of right answers, unanswerable refused, false refusals."""
+    answerable = np.array([r["answerable"] for r in records])
+    right = np.array([bool(r.get("offered_correct")) for r in records])
+    n_a, n_u = int(answerable.sum()), int((~answerable).sum())
+    return {
+        "correct": f"{int((answered & right & answerable).sum())}/{n_a}",
+        "refused_unanswerable": f"{int((~answered & ~answerable).sum())}/{n_u}",
+        "false_refusals": f"{int((~answered & answerable).sum())}/{n_a}",
+        "wrong_shown": int((answered & ~right).sum()),
+    }
+
+
+def choose_threshold(p: np.ndarray, y: np.ndarray, usable: np.ndarray) -> float:
+    best, best_utility = 0.5, -np.inf
+    for threshold in np.unique(np.concatenate([p[usable], [0.5]])):
+        answered = usable & (p >= threshold)
+        utility = (answered & (y == 1)).sum() - WRONG_ANSWER_COST * (answered & (y == 0)).sum()
+        if utility > best_utility + 1e-9:
+            best, best_utility = float(threshold), utility
+    return best
+
+
+def calibrate(records: list[dict], features=FEATURES) -> dict:
+    tune = [r for r in records if r["split"] == "tune"]
+    x, y, has = matrix(tune, features)
+    weights, bias = fit_logistic(x[has], y[has])
+    threshold = choose_threshold(probabilities(x, weights, bias), y, has)
+    return {"features": list(features), "weights": {f: round(float(w), 4) for f, w in zip(features, weights)},
+            "bias": round(bias, 4), "threshold": round(threshold, 4), "n_tune": int(has.sum())}
+
+
+def evaluate(records: list[dict], model: dict | None, split: str) -> dict:
+    chosen = [r for r in records if r["split"] == split]
+    features = model["features"] if model else FEATURES
+    x, y, has = matrix(chosen, features)
+    result: dict = {"n": len(chosen), "signal_auc": {}}
+    for j, name in enumerate(features):
+        result["signal_auc"][name] = auc(x[has, j], y[has])
+    if model:
+        weights = np.array([model["weights"][f] for f in features])
+        p = probabilities(x, weights, model["bias"])
+        result["combined_auc"] = auc(p[has], y[has])
+        result["decision"] = outcome(chosen, has & (p >= model["threshold"]))
+    result["answer_everything"] = outcome(chosen, has)
+    result["no_quote_fallback"] = outcome(chosen, has & (x[:, list(features).index("draft_failed")] == 0)
+                                          if "draft_failed" in features else has)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("reports", nargs="+", type=Path, help="report.json files of `porteparole eval` runs")
+    parser.add_argument("--write", action="store_true", help=f"store the fitted models in {REFUSAL_MODEL}")
+    args = parser.parse_args(argv)
+    by_generator = load_records(args.reports)
+    stored: dict = {"format": "porteparole-refusal/1", "fitted": date.today().isoformat(),
+                    "fitted_on": "tune half of the Swiss journalist questions and of the PIAF answer sample",
+                    "sources": [str(p) for p in args.reports]}
+    for generator, records in sorted(by_generator.items()):
+        model = calibrate(records)
+        stored[generator] = model
+        print(f"\n## {generator}: fitted on {model['n_tune']} tune questions; threshold {model['threshold']}")
+        print("weights:", json.dumps(model["weights"]), "bias", model["bias"])
+        for split in ("tune", "report"):
+            result = evaluate(records, model, split)
+            aucs = ", ".join(f"{k} {v:.2f}" for k, v in result["signal_auc"].items() if v is not None)
+            print(f"{split:6} n={result['n']}: combined AUC {result.get('combined_auc') or float('nan'):.2f}; signals: {aucs}")
+            print(f"        decision {result['decision']}; answer everything {result['answer_everything']}; "
+                  f"no quote fallback {result['no_quote_fallback']}")
+        for left_out in model["features"]:
+            reduced = calibrate(records, [f for f in model["features"] if f != left_out])
+            result = evaluate(records, reduced, "report")
+            print(f"  without {left_out:17} report: AUC {result.get('combined_auc') or float('nan'):.2f} {result['decision']}")
+        for dataset in sorted({r["dataset"] for r in records}):
+            subset = [r for r in records if r["dataset"] == dataset]
+            x, _, has = matrix(subset, model["features"])
+            p = probabilities(x, np.array([model["weights"][f] for f in model["features"]]), model["bias"])
+            print(f"  {dataset:22} all: {outcome(subset, has & (p >= model['threshold']))}")
+    if args.write:
+        REFUSAL_MODEL.parent.mkdir(parents=True, exist_ok=True)
+        REFUSAL_MODEL.write_text(json.dumps(stored, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"\nWritten: {REFUSAL_MODEL}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
