@@ -9,9 +9,9 @@ Example:
 """
 
 from .answer_types import holds_type, question_type
-from .assistant import Assistant, StreamEvent
+from .assistant import Assistant, StreamEvent, make_generator
 from .errors import AssistantError, GeneratorUnavailableError, InvalidQuestionError, ModelFileError
-from .generators import ExtractiveGenerator, GenerationRequest, Generator, Passage, make_generator
+from .generators import ExtractiveGenerator, GenerationRequest, Generator, Passage
 from .types import Answer, Citation
 
 

@@ -22,13 +22,24 @@ from .attribution import AttributedSentence, attribute, make_citations, model_ma
 from .errors import GeneratorUnavailableError, InvalidQuestionError, ModelFileError
 from .evidence import Evidence, EvidenceScorer
 from .facts import unsupported_facts
-from .generators import ExtractiveGenerator, GenerationRequest, Generator, make_generator
+from .generators import ExtractiveGenerator, GenerationRequest, Generator
 from .types import Answer
 
 # Context budget: the model reads only the sentences that matter (prompt reading dominates the
 # wait on 2 cores: ~3 GFLOP per prompt token). Chosen by measurement, see README "Measured".
 RETRIEVED_PASSAGES = 6
 PROMPT_SENTENCES = 6
+
+
+def make_generator(name: str) -> Generator:
+    """``"llm"`` or ``"extractive"``."""
+    if name == "llm":
+        from .llm import LlmGenerator  # torch and transformers load only when the LLM is chosen
+
+        return LlmGenerator()
+    if name == "extractive":
+        return ExtractiveGenerator()
+    raise GeneratorUnavailableError(f"Unknown generator {name!r}; choose llm or extractive.")
 
 
 @dataclass

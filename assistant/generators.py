@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .answer_types import holds_type
-from .errors import GeneratorUnavailableError
 
 
 @dataclass(frozen=True)
@@ -102,14 +101,3 @@ class ExtractiveGenerator(Generator):
         for i, passage in enumerate(chosen):
             text = passage.text.strip()
             yield ("" if i == 0 else " ") + f"{text} [{passage.n}]"
-
-
-def make_generator(name: str) -> Generator:
-    """``"llm"`` or ``"extractive"``."""
-    if name == "llm":
-        from .llm import LlmGenerator  # torch and transformers load only when the LLM is chosen
-
-        return LlmGenerator()
-    if name == "extractive":
-        return ExtractiveGenerator()
-    raise GeneratorUnavailableError(f"Unknown generator {name!r}; choose llm or extractive.")
