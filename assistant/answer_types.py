@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from .facts import NUMBER_WORDS, month_names_pattern
+from .facts import NUMBER_WORDS, month_names_pattern, number_mentions
 
 #: Every type :func:`question_type` can return; ``"other"`` asks for nothing checkable.
 TYPES = ("contact", "time", "duration", "percentage", "amount", "date", "number", "person", "place",
@@ -65,7 +65,6 @@ _QUESTION_RULES: list[tuple[str, re.Pattern]] = [
 ]
 
 _NUMBER_WORD = re.compile(NUMBER_WORDS, _I)
-_DIGIT = re.compile(r"\d")
 _CURRENCY = re.compile(r"(\bCHF\b|\bfr\.|\bfrancs?\b|\bdollars?\b|\$|€|\beuros?\b|\bEUR\b|\bUSD\b|\bSEK\b|£|\bpounds?\b|"
                        r"\bcouronnes\b|\bkronor\b|\byens?\b|\bMio\b|\bmillions?\b|\bmilliards?\b|\bbillions?\b)", _I)
 _PERCENT = re.compile(r"\d\s?%|\b(per ?cent|pour cent|percent|pourcent|pour-cent|moitié|half|tiers|third|quart|quarter)\b", _I)
@@ -80,6 +79,13 @@ _CONTACT = re.compile(r"\+?\d[\d\s().-]{7,}\d|[\w.+-]+@[\w-]+\.[\w.]+|\bwww\.|ht
 # Two capitalised words in a row (a person's first and last name, "Ruedi Lüthy"), or a title before one.
 _PERSON = re.compile(r"\b[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ’'-]+\s+(?:(?:de|van|von|der|di|da|le|la)\s+)?[A-ZÀ-ÖØ-Þ][\w’'-]+|"
                      r"\b(M\.|Mme|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|Prof\.?)\s+[A-ZÀ-ÖØ-Þ]")
+# Capitalised words that start names of bodies, not of people ("Swiss Federal Office", "Conseil fédéral").
+_NOT_GIVEN_NAMES = frozenset("""
+swiss suisse federal fédéral fédérale conseil council office department département commission committee
+comité university université national nationale international internationale european européen européenne
+state etat état secretary secrétariat united unies world mondial mondiale city ville canton cantons about
+the le la les this ce cette in en on at au for pour with avec and et of de du des new nouveau nouvelle
+""".split())
 # A capitalised word that does not start the sentence: a town, a country, an institution.
 _PLACE = re.compile(r"(?<=[\s(«“'’])[A-ZÀ-ÖØ-Þ][\w’'-]{2,}")
 _REASON = re.compile(r"\b(parce que|car|afin de|afin que|en raison|grâce à|pour (permettre|garantir|renforcer|assurer|"
@@ -113,9 +119,10 @@ def holds_type(text: str, kind: str, number_words: bool = True) -> bool:
     ``number_words=False`` counts digits only: right for choosing a source sentence to quote
     ("deux centres" is in many sentences), too strict for a model's answer ("cinq lignes").
     """
-    # A year is a date, not a count or an amount ("since 1998" does not say how many).
-    quantity_text = _YEAR.sub(" ", text)
-    digits = bool(_DIGIT.search(quantity_text)) or (number_words and bool(_NUMBER_WORD.search(quantity_text)))
+    # A year, an ISO date or a postcode is not a count or an amount ("since 1998", "date 2021-02",
+    # "31000 Toulouse" do not say how many).
+    quantities = [written for written, _ in number_mentions(text) if not _YEAR.fullmatch(written)]
+    digits = bool(quantities) or (number_words and bool(_NUMBER_WORD.search(_YEAR.sub(" ", text))))
     if kind == "number":
         return digits
     if kind == "amount":
@@ -131,7 +138,7 @@ def holds_type(text: str, kind: str, number_words: bool = True) -> bool:
     if kind == "contact":
         return bool(_CONTACT.search(text))
     if kind == "person":
-        return bool(_PERSON.search(text))
+        return any(m.group(1) or m.group(0).split()[0].lower() not in _NOT_GIVEN_NAMES for m in _PERSON.finditer(text))
     if kind == "place":
         return bool(_PLACE.search(" " + text))
     if kind == "reason":

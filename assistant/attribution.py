@@ -27,6 +27,13 @@ _STRAY_MARKER = re.compile(r"\s*\[[^\]\d]{0,12}\]")
 # where "Selon le passage 2, ..." introduces a claim.
 _FILLER = re.compile(r"[,;]?\s+(as stated in|according to|this information is|is (found|provided|described|mentioned) in|"
                      r"selon (le|les) passages?|comme indiqué dans|d'après (le|les) passages?)\b[^.]*\.?$", re.I)
+# Whole sentences that only point at the passages ("This can be found in passage [5], which states
+# ..."), and lead-ins that announce the answer ("La réponse est :"): they claim nothing.
+_POINTER = re.compile(r"^(this|that|the (above )?information|these facts|cette information|ceci|cela)\b.{0,40}"
+                      r"\b(found|stated|mentioned|provided|given|trouve|indiqu|mentionn|précis)", re.I)
+_LEAD_IN = re.compile(r"^(the answer is|la réponse est|réponse|answer)\s*:?\s*", re.I)
+# The model sometimes copies a passage's header after its answer: " — Title (Issuer, date)".
+_HEADER_ECHO = re.compile(r"(^|\s+)—\s+[^—]*$")
 # "43, 000": a thousands separator the model sometimes writes with a space.
 _SPLIT_NUMBER = re.compile(r"(?<![\d,.])(\d{1,3}), (\d{3})(?![\d,])")
 MIN_CLAIM_WORDS = 3
@@ -61,6 +68,9 @@ def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
     for sentence, _, _ in split_with_offsets(text):
         numbers = {int(n) for group in _MARKER.findall(sentence) for n in re.split(r"\s*[,;]\s*", group)}
         clean = _STRAY_MARKER.sub("", _MARKER.sub("", sentence)).strip()
+        if _POINTER.search(clean):
+            continue
+        clean = _HEADER_ECHO.sub("", _LEAD_IN.sub("", clean)).strip()
         clean = _SPLIT_NUMBER.sub(r"\1,\2", _FILLER.sub("", clean).strip(" ,;:"))
         if len(re.findall(r"\w+", clean)) >= MIN_CLAIM_WORDS:
             if clean[-1:] not in ".!?…":

@@ -19,13 +19,9 @@ SYSTEM_PROMPT = (
 # The line after the question, in its language. It does not repeat the NOT_FOUND escape: with it,
 # the model answered NOT_FOUND to answerable French questions about the seeds (2 of 2 tried);
 # refusal is decided by the evidence checks anyway.
-# "Start with the answer": the model otherwise restates the whole question first (journalists'
-# questions are long), which costs seconds of generation at ~7 tokens/s and says nothing.
 INSTRUCTION = {
-    "fr": "Réponds en français, en une à trois phrases courtes qui commencent par la réponse, sans répéter "
-          "la question, et cite les passages avec [n].",
-    "en": "Answer in English, in one to three short sentences that start with the answer, without repeating "
-          "the question, and cite the passages as [n].",
+    "fr": "Réponds en français, en une à trois phrases courtes, et cite les passages avec [n].",
+    "en": "Answer in English, in one to three short sentences, and cite the passages as [n].",
 }
 
 REFUSAL = {

@@ -10,6 +10,9 @@ from index import Hit
 # A sentence ends at . ! ? … (optionally followed by a closing quote) before whitespace, or at a
 # blank line. A single line break does not end one: headlines are often wrapped over two lines.
 _BOUNDARY = re.compile(r"(?<=[.!?…])[»”\"')]*\s+|\n\s*\n")
+# A full stop after these does not end a sentence ("le Prof. Ruedi Lüthy", "Dr. Smith", "M. Dupont").
+_ABBREVIATION = re.compile(r"(?:^|[\s(])(Prof|Dr|Drs|M|Mme|Mmes|Mlle|Me|Mr|Mrs|Ms|St|Ste|No|Nr|art|al|cf|vol|env|resp|ca|approx|"
+                           r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|janv|févr|avr|juil|sept|oct|nov|déc)\.$")
 MIN_SENTENCE_CHARS = 25
 MAX_SENTENCE_CHARS = 600
 
@@ -39,6 +42,8 @@ def split_with_offsets(text: str, base: int = 0) -> list[tuple[str, int, int]]:
     start = 0
     for match in _BOUNDARY.finditer(text):
         end = match.start() + len(match.group(0).rstrip())  # keep a closing quote with its sentence
+        if "\n" not in match.group(0) and _ABBREVIATION.search(text[max(start, end - 12):end]):
+            continue  # "Prof." is not the end of a sentence: the next piece joins this one
         if end > start:
             pieces.append((start, end))
         start = match.end()

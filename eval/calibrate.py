@@ -1,9 +1,11 @@
-"""Fit the refusal policy on one half of the dev questions and report it on the other half.
+"""Fit the policy's quote model on one half of the dev questions and report it on the other half.
 
     python -m eval.calibrate .cache/eval-report/report.json [--write]
 
 Reads the records of a ``porteparole eval`` run: for every question, the signals the policy saw and
-whether the answer that was on offer (shown or not) was right. Per generator it fits a logistic
+whether the answer that was on offer (shown or not) was right. The model decides whether to show
+a quote offered in place of a draft that failed its checks (see :func:`assistant.policy.decide`),
+so it is fitted on those questions. Per generator it fits a logistic
 model (plain numpy, L2-regularised) on the **tune** half, chooses the probability threshold there,
 and prints on the **report** half each signal's AUC, the combination's, and what the decision does
 (correct answers given, unanswerable refused, false refusals), with one signal left out at a time.
@@ -25,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 REFUSAL_MODEL = Path(__file__).resolve().parents[1] / "assistant" / "data" / "refusal.json"
-FEATURES = ("relevance", "top_overlap", "type_in_evidence", "not_found", "draft_failed", "quoted",
-            "type_in_answer", "source_relevance", "source_is_top", "qualifiers")
+FEATURES = ("relevance", "top_overlap", "type_in_evidence", "not_found", "type_in_answer", "source_relevance",
+            "source_is_top", "qualifiers")
 L2 = 0.5
 # Utility of a decision, to choose the threshold: a wrong answer shown costs more than a refusal
 # (a journalist may publish it); a right answer is worth one.
-WRONG_ANSWER_COST = 1.5
+WRONG_ANSWER_COST = 1.0
 
 
 def half(record: dict, dataset: str) -> str:
@@ -57,9 +59,10 @@ def load_records(paths: list[Path]) -> dict[str, list[dict]]:
 
 
 def matrix(records: list[dict], features) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, labels (the answer on offer was right) and which records had signals at all
-    (a question stopped before generation has none: it is refused whatever the model says)."""
-    has = np.array([bool(r.get("signals")) for r in records])
+    """Features, labels (the answer on offer was right) and which records the model decides: a
+    quote offered after a failed draft (the others are decided by rule, see assistant.policy)."""
+    has = np.array([bool(r.get("signals")) and bool(r["signals"].get("draft_failed")) and bool(r.get("offered"))
+                    for r in records])
     x = np.array([[float((r.get("signals") or {}).get(f, 0.0)) for f in features] for r in records]).reshape(len(records), len(features))
     y = np.array([bool(r.get("offered_correct")) for r in records], dtype=float)
     return x, y, has
@@ -108,40 +111,59 @@ def outcome(records: list[dict], answered: np.ndarray) -> dict:
     }
 
 
-def choose_threshold(p: np.ndarray, y: np.ndarray, usable: np.ndarray) -> float:
+def choose_threshold(p: np.ndarray, y: np.ndarray, usable: np.ndarray, wrong_cost: float | None = None) -> float:
+    """The threshold of best utility on these questions: +1 per right answer shown, minus
+    ``wrong_cost`` per wrong one (a refusal scores 0)."""
+    wrong_cost = WRONG_ANSWER_COST if wrong_cost is None else wrong_cost
     best, best_utility = 0.5, -np.inf
     for threshold in np.unique(np.concatenate([p[usable], [0.5]])):
         answered = usable & (p >= threshold)
-        utility = (answered & (y == 1)).sum() - WRONG_ANSWER_COST * (answered & (y == 0)).sum()
+        utility = (answered & (y == 1)).sum() - wrong_cost * (answered & (y == 0)).sum()
         if utility > best_utility + 1e-9:
             best, best_utility = float(threshold), utility
     return best
 
 
-def calibrate(records: list[dict], features=FEATURES) -> dict:
+def calibrate(records: list[dict], features=FEATURES, wrong_cost: float | None = None) -> dict:
     tune = [r for r in records if r["split"] == "tune"]
     x, y, has = matrix(tune, features)
+    if not y[has].any():
+        # Not one right quote to learn from: quotes are never shown for this generator.
+        return {"features": list(features), "weights": {f: 0.0 for f in features}, "bias": -50.0, "threshold": 0.5,
+                "n_tune": int(has.sum()), "note": "no right quote among the tune questions: quotes never shown"}
     weights, bias = fit_logistic(x[has], y[has])
-    threshold = choose_threshold(probabilities(x, weights, bias), y, has)
+    threshold = choose_threshold(probabilities(x, weights, bias), y, has, wrong_cost)
     return {"features": list(features), "weights": {f: round(float(w), 4) for f, w in zip(features, weights)},
             "bias": round(bias, 4), "threshold": round(threshold, 4), "n_tune": int(has.sum())}
 
 
-def evaluate(records: list[dict], model: dict | None, split: str) -> dict:
+def passed_drafts(records: list[dict]) -> np.ndarray:
+    """Questions whose draft passed its checks and that the rule answers (relevance >= 0.40)."""
+    from assistant.policy import UNCALIBRATED_MIN_RELEVANCE
+
+    return np.array([bool(r.get("signals")) and not r["signals"].get("draft_failed")
+                     and r["signals"].get("relevance", 0.0) >= UNCALIBRATED_MIN_RELEVANCE for r in records])
+
+
+def decisions(records: list[dict], model: dict) -> np.ndarray:
+    """Which questions the whole policy answers: passed drafts by rule, quotes by the model."""
+    x, _, quotes = matrix(records, model["features"])
+    p = probabilities(x, np.array([model["weights"][f] for f in model["features"]]), model["bias"])
+    return passed_drafts(records) | (quotes & (p >= model["threshold"]))
+
+
+def evaluate(records: list[dict], model: dict, split: str) -> dict:
     chosen = [r for r in records if r["split"] == split]
-    features = model["features"] if model else FEATURES
-    x, y, has = matrix(chosen, features)
-    result: dict = {"n": len(chosen), "signal_auc": {}}
+    features = model["features"]
+    x, y, quotes = matrix(chosen, features)
+    result: dict = {"n_quotes": int(quotes.sum()), "signal_auc": {}}
     for j, name in enumerate(features):
-        result["signal_auc"][name] = auc(x[has, j], y[has])
-    if model:
-        weights = np.array([model["weights"][f] for f in features])
-        p = probabilities(x, weights, model["bias"])
-        result["combined_auc"] = auc(p[has], y[has])
-        result["decision"] = outcome(chosen, has & (p >= model["threshold"]))
-    result["answer_everything"] = outcome(chosen, has)
-    result["no_quote_fallback"] = outcome(chosen, has & (x[:, list(features).index("draft_failed")] == 0)
-                                          if "draft_failed" in features else has)
+        result["signal_auc"][name] = auc(x[quotes, j], y[quotes])
+    p = probabilities(x, np.array([model["weights"][f] for f in features]), model["bias"])
+    result["combined_auc"] = auc(p[quotes], y[quotes])
+    result["decision"] = outcome(chosen, decisions(chosen, model))
+    result["every_quote"] = outcome(chosen, passed_drafts(chosen) | quotes)
+    result["no_quote"] = outcome(chosen, passed_drafts(chosen))
     return result
 
 
@@ -149,31 +171,33 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", nargs="+", type=Path, help="report.json files of `porteparole eval` runs")
     parser.add_argument("--write", action="store_true", help=f"store the fitted models in {REFUSAL_MODEL}")
+    parser.add_argument("--wrong-cost", type=float, default=WRONG_ANSWER_COST,
+                        help=f"cost of a wrong answer shown, against +1 for a right one (default {WRONG_ANSWER_COST})")
     args = parser.parse_args(argv)
     by_generator = load_records(args.reports)
     stored: dict = {"format": "porteparole-refusal/1", "fitted": date.today().isoformat(),
                     "fitted_on": "tune half of the Swiss journalist questions and of the PIAF answer sample",
                     "sources": [str(p) for p in args.reports]}
     for generator, records in sorted(by_generator.items()):
-        model = calibrate(records)
+        model = calibrate(records, wrong_cost=args.wrong_cost)
+        model["wrong_cost"] = args.wrong_cost
         stored[generator] = model
         print(f"\n## {generator}: fitted on {model['n_tune']} tune questions; threshold {model['threshold']}")
         print("weights:", json.dumps(model["weights"]), "bias", model["bias"])
         for split in ("tune", "report"):
             result = evaluate(records, model, split)
             aucs = ", ".join(f"{k} {v:.2f}" for k, v in result["signal_auc"].items() if v is not None)
-            print(f"{split:6} n={result['n']}: combined AUC {result.get('combined_auc') or float('nan'):.2f}; signals: {aucs}")
-            print(f"        decision {result['decision']}; answer everything {result['answer_everything']}; "
-                  f"no quote fallback {result['no_quote_fallback']}")
+            print(f"{split:6} quotes={result['n_quotes']}: combined AUC {result.get('combined_auc') or float('nan'):.2f}; "
+                  f"signals: {aucs}")
+            print(f"        policy {result['decision']}; every quote shown {result['every_quote']}; "
+                  f"no quote shown {result['no_quote']}")
         for left_out in model["features"]:
-            reduced = calibrate(records, [f for f in model["features"] if f != left_out])
+            reduced = calibrate(records, [f for f in model["features"] if f != left_out], args.wrong_cost)
             result = evaluate(records, reduced, "report")
             print(f"  without {left_out:17} report: AUC {result.get('combined_auc') or float('nan'):.2f} {result['decision']}")
         for dataset in sorted({r["dataset"] for r in records}):
             subset = [r for r in records if r["dataset"] == dataset]
-            x, _, has = matrix(subset, model["features"])
-            p = probabilities(x, np.array([model["weights"][f] for f in model["features"]]), model["bias"])
-            print(f"  {dataset:22} all: {outcome(subset, has & (p >= model['threshold']))}")
+            print(f"  {dataset:22} all: {outcome(subset, decisions(subset, model))}")
     if args.write:
         REFUSAL_MODEL.parent.mkdir(parents=True, exist_ok=True)
         REFUSAL_MODEL.write_text(json.dumps(stored, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

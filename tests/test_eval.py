@@ -60,3 +60,26 @@ def test_thresholds_fail_on_low_or_missing_metrics():
 
 def test_iso_dates_in_answers_count_their_year():
     assert fact_present("2021", "date 2021-02 La Ville de Montréal a annoncé la signature")
+
+
+def test_journalist_questions_split_into_halves_of_the_same_mix():
+    from eval.data import DEFAULT_DATA, half_of, load_eval_data
+
+    assert half_of("dq001") == "tune" and half_of("dq002") == "report"
+    if not (DEFAULT_DATA / "swiss_qa" / "qa.jsonl").exists():
+        pytest.skip("../shared/evaldata/swiss_qa is not available")
+    questions = load_eval_data().journalist_qa
+    assert len(questions) == 80
+    for mode in {q["mode"] for q in questions}:
+        tune = [q for q in questions if q["mode"] == mode and q["half"] == "tune"]
+        report = [q for q in questions if q["mode"] == mode and q["half"] == "report"]
+        assert len(tune) == len(report), mode
+    assert all(q["gold_doc_ids"] or not q["answerable"] for q in questions)
+
+
+def test_thresholds_of_parts_not_run_are_not_checked():
+    from eval.run import _part_of
+
+    assert _part_of("retrieval.swiss.hybrid.same.recall@10") == "retrieval"
+    assert _part_of("answers.llm.journalists_report.correct_and_cited") == "journalists"
+    assert _part_of("answers.extractive.piaf.contains") == "piaf"
