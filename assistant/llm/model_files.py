@@ -12,7 +12,7 @@ import importlib
 import os
 from pathlib import Path
 
-from index.embedding_cache import cache_dir
+from index import cache_dir
 
 from ..errors import ModelFileError
 
