@@ -84,7 +84,6 @@ class Assistant:
         self.generator = make_generator(generator) if isinstance(generator, str) else generator
         self.prompt_sentences = PROMPT_SENTENCES
         self.last_generator_error = ""
-        self.evidence_scorer = EvidenceScorer(index)
         #: The calibrated refusal model (None: the one shipped in assistant/data/refusal.json).
         self.refusal_model: dict | None = None
 

@@ -113,8 +113,9 @@ class EvidenceScorer:
             empty = np.zeros(0)
             return Evidence(question, kind, [], np.zeros((0, self.index.embedder.dim), np.float32), empty, empty, empty)
         vectors = self.vectors_for(sentences)
-        langs = [s.hit.document.lang or "en" for s in sentences]
-        similarity = self.index.centred_similarity(question, vectors, langs)
+        similarity = self.index.centred_similarity(question, vectors, [s.hit.document.lang for s in sentences])
+        # Stemming and stop words exist for French and English; other languages are read as English.
+        langs = [s.hit.document.lang if s.hit.document.lang in ("fr", "en") else "en" for s in sentences]
         terms = {lang: set(stemmed_terms(question, lang)) for lang in ("fr", "en")}
         overlap = np.array([
             len(terms[lang] & set(stemmed_terms(s.text, lang))) / max(1, len(terms[lang]))
