@@ -244,7 +244,10 @@ class Assistant:
         """The accepted quote in the question's language, marked as a machine translation; None
         if the translation changed a figure, a date or a name (the quote stays verified either way)."""
         (source,) = offer.sources
-        translated = generator.translate(source.text, turn.language)
+        try:
+            translated = generator.translate(source.text, turn.language)
+        except (GeneratorUnavailableError, ModelFileError):
+            translated = None  # the quote stays verified in its own language
         if not translated:
             return offer
         doc = source.hit.document

@@ -122,3 +122,15 @@ def test_journalist_answers_are_scored_by_pattern_groups():
     question = {"pattern_groups": [["C[aâ]ciu"], ["financ"]], "min_groups": 2}
     assert matches_patterns(question, "Adrian Câciu, the finance minister")
     assert not matches_patterns(question, "Adrian Caciu")
+
+
+def test_a_failed_translation_leaves_the_quote_in_its_language(sample_index):
+    from assistant import GeneratorUnavailableError
+
+    def broken(sentence, language):
+        raise GeneratorUnavailableError("model gone")
+
+    assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=broken))
+    assistant.refusal_model = ACCEPT
+    answer = assistant.ask("Combien coûte un single ticket dans les night buses de Northbay ?")
+    assert not answer.refused and answer.text.startswith(EXTRACTIVE_LEAD["fr"]) and "$2.75" in answer.text
