@@ -59,7 +59,6 @@ class _Offer:
     text: str
     citations: list
     sources: list
-    quoted: bool
     problem: str = ""
     #: A quote in the other language than the question's, to translate if the policy accepts it.
     needs_translation: bool = False
@@ -177,7 +176,7 @@ class Assistant:
             timings["attribution"] = time.perf_counter() - started
             decision = policy.decide(policy.signals(
                 evidence, not_found=prompts.NOT_FOUND in raw_text, draft_problem_found=bool(offer.problem),
-                quoted=offer.quoted, answer_text=offer.text, sources=offer.sources, question=turn.standalone,
+                answer_text=offer.text, sources=offer.sources, question=turn.standalone,
             ), generator.name, self.refusal_model, offer.problem)
             if not offer.citations:
                 decision.refused, decision.reason = True, offer.problem or "nothing in the sources to quote"
@@ -214,11 +213,11 @@ class Assistant:
         if not problem:
             sources = [s for a in attributed if a.supported for s in a.sources]
             lead = prompts.EXTRACTIVE_LEAD[turn.language] if generator.quotes_sources else ""
-            return _Offer(lead + text, citations, sources, quoted=generator.quotes_sources)
+            return _Offer(lead + text, citations, sources)
         # Never refuse what can be quoted: the best sentence holding the fact asked for.
         quoted = self._quote(turn, evidence, passage_numbers, request, generator)
         if quoted is None:
-            return _Offer("", [], [], quoted=True, problem=problem)
+            return _Offer("", [], [], problem=problem)
         quoted.problem = problem
         return quoted
 
@@ -238,7 +237,7 @@ class Assistant:
     @staticmethod
     def _quoting(source, text: str, lead: str, needs_translation: bool = False) -> _Offer | None:
         body, citations = make_citations([AttributedSentence(text.rstrip(), [source], 1.0, [])])
-        return _Offer(lead + body, citations, [source], quoted=True, needs_translation=needs_translation) if citations else None
+        return _Offer(lead + body, citations, [source], needs_translation=needs_translation) if citations else None
 
     def _translated(self, offer: _Offer, turn, generator: Generator) -> _Offer | None:
         """The accepted quote in the question's language, marked as a machine translation; None

@@ -110,7 +110,7 @@ def qualifier_coverage(question: str, context: str) -> float:
     return found / len(qualifiers)
 
 
-def signals(evidence: Evidence, *, not_found: bool, draft_problem_found: bool, quoted: bool, answer_text: str,
+def signals(evidence: Evidence, *, not_found: bool, draft_problem_found: bool, answer_text: str,
             sources: list, question: str) -> dict[str, float]:
     """The measured signals about the answer on offer (see the module docstring)."""
     ranked = evidence.ranked()
@@ -126,7 +126,6 @@ def signals(evidence: Evidence, *, not_found: bool, draft_problem_found: bool, q
         "type_in_evidence": float(evidence.answer_type not in STRICT_TYPES or evidence.best_holding_type() is not None),
         "not_found": float(not_found),
         "draft_failed": float(draft_problem_found),
-        "quoted": float(quoted),
         "type_in_answer": float(bool(plain) and holds_type(plain, evidence.answer_type)),
         "source_relevance": source_relevance,
         "source_is_top": float(top is not None and top in source_rows),

@@ -18,13 +18,14 @@ of their id; the project's seed questions are never tuned on (report only).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+
+from .data import half_of
 
 REFUSAL_MODEL = Path(__file__).resolve().parents[1] / "assistant" / "data" / "refusal.json"
 FEATURES = ("relevance", "top_overlap", "type_in_evidence", "not_found", "type_in_answer", "source_relevance",
@@ -36,12 +37,8 @@ WRONG_ANSWER_COST = 1.0
 
 
 def half(record: dict, dataset: str) -> str:
-    if dataset == "seeds":
-        return "report"
-    if record.get("half"):
-        return record["half"]
-    digest = hashlib.sha256(str(record.get("qid")).encode()).digest()
-    return "tune" if digest[0] % 2 else "report"
+    """The seed questions are never tuned on; the others split by :func:`eval.data.half_of`."""
+    return "report" if dataset == "seeds" else half_of(str(record.get("qid")))
 
 
 def load_records(paths: list[Path]) -> dict[str, list[dict]]:

@@ -7,8 +7,10 @@ answerable/unanswerable questions, with their own ``corpus/``). Missing parts ar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,11 +62,14 @@ def load_eval_data(root: str | Path | None = None) -> EvalData:
 def half_of(qid: str) -> str:
     """``"tune"`` or ``"report"``: thresholds are chosen on one half and reported on the other.
 
-    Odd and even question numbers alternate, so each half has the same mix of modes (cross-lingual,
-    same-language, unanswerable) and of languages.
+    Journalist questions (``dq001`` …): odd and even numbers alternate, so each half has the same
+    mix of modes (cross-lingual, same-language, unanswerable) and of languages. Other ids (PIAF's)
+    carry no such order: a hash of the id decides.
     """
-    digits = "".join(ch for ch in qid if ch.isdigit())
-    return "tune" if digits and int(digits) % 2 == 1 else "report"
+    numbered = re.fullmatch(r"dq(\d+)", qid)
+    if numbered:
+        return "tune" if int(numbered.group(1)) % 2 == 1 else "report"
+    return "tune" if hashlib.sha256(qid.encode()).digest()[0] % 2 else "report"
 
 
 def journalist_question(row: dict) -> dict:
