@@ -80,7 +80,7 @@ class Evidence:
         for number, i in enumerate(order, start=1):
             sentence = self.sentences[i]
             doc = sentence.hit.document
-            passages.append(Passage(n=number, text=sentence.text, title=doc.title, date=doc.date, issuer=doc.issuer,
+            passages.append(Passage(n=number, text=sentence.text, title=doc.stated("title"), date=doc.date, issuer=doc.stated("issuer"),
                                     lang=doc.lang, score=float(self.scores[i])))
         return passages, {number: i for number, i in enumerate(order, start=1)}
 

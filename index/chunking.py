@@ -47,9 +47,13 @@ def _locate(text: str, piece: str, hint: int) -> int:
 
 
 def embed_text_for(doc: Document, passage: str) -> str:
-    """What is embedded for a passage: the title gives each passage its document's context."""
-    if doc.title and not passage.startswith(doc.title[:60]):
-        return f"{doc.title}\n{passage}"
+    """What is embedded for a passage: the title gives each passage its document's context.
+
+    A title derived from the first sentence is not prefixed: it only repeats the text.
+    """
+    title = doc.stated("title")
+    if title and not passage.startswith(title[:60]):
+        return f"{title}\n{passage}"
     return passage
 
 

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ingest import Document
+from ingest import Document, apply_metadata, carry_over_set_fields
 
 from . import store
 from .chunking import CHUNK_OVERLAP, CHUNK_SIZE, MIN_CHUNK_CHARS, chunk_document
@@ -60,6 +60,8 @@ class UpdateReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     renamed: dict[str, str] = field(default_factory=dict)
+    #: doc_ids of a metadata file that no document has (:meth:`Index.set_metadata`).
+    unknown: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_reused: int = 0
     embed_seconds: float = 0.0
@@ -129,6 +131,18 @@ class Index:
             return doc.doc_id
         return f"{doc.doc_id}~{hashlib.sha256(doc.source.encode()).hexdigest()[:6]}"
 
+    def _catch_up(self) -> None:
+        """Load the generation on disk if another writer switched to it since this index was opened.
+
+        Called inside the writer lock, so that an update merges into what is current, not into
+        a stale copy (two writers would otherwise drop each other's documents).
+        """
+        if not (self.index_dir / store.MANIFEST).exists():
+            return
+        current = store.read_manifest(self.index_dir).get("generation")
+        if current != self.manifest.get("generation"):
+            self.__init__(self.index_dir, self.embedder, store.load(self.index_dir))
+
     def update(
         self,
         documents: Iterable[Document],
@@ -145,6 +159,7 @@ class Index:
         """
         report = UpdateReport()
         with store.write_lock(self.index_dir):
+            self._catch_up()
             docs = dict(self.documents)
             claimed = {doc_id: doc.source for doc_id, doc in docs.items()}
             seen_ids: set[str] = set()
@@ -157,6 +172,8 @@ class Index:
                 claimed[doc_id] = doc.source
                 seen_ids.add(doc_id)
                 existing = docs.get(doc_id)
+                if existing is not None:
+                    doc = carry_over_set_fields(existing, doc)
                 if existing is not None and existing.content_hash == doc.content_hash:
                     report.unchanged.append(doc_id)
                     continue
@@ -176,6 +193,35 @@ class Index:
             if not report.changed:
                 return report
             self._rebuild(docs, changed, report, progress)
+        return report
+
+    def set_metadata(self, values: dict[str, dict[str, str]], *, progress: bool = False) -> UpdateReport:
+        """Set title/date/issuer/lang/url of stored documents (``doc_id -> {field: value}``); atomic.
+
+        Values are marked ``set`` and survive re-ingesting an unchanged file. Unknown doc_ids are
+        listed in ``report.unknown``; nothing else changes.
+
+        Example:
+            >>> Index.open("sample-index").set_metadata({"001_82cb9e71a3077cb4": {"issuer": "Ville de Montréal"}})  # doctest: +SKIP
+        """
+        report = UpdateReport()
+        with store.write_lock(self.index_dir):
+            self._catch_up()
+            docs = dict(self.documents)
+            changed = []
+            for doc_id, fields in values.items():
+                if doc_id not in docs:
+                    report.unknown.append(doc_id)
+                    continue
+                doc = apply_metadata(docs[doc_id], fields)
+                if doc.content_hash == docs[doc_id].content_hash:
+                    report.unchanged.append(doc_id)
+                    continue
+                docs[doc_id] = doc
+                changed.append(doc)
+                report.updated.append(doc_id)
+            if changed:
+                self._rebuild(docs, changed, report, progress)
         return report
 
     def _rebuild(self, docs: dict[str, Document], changed: list[Document], report: UpdateReport, progress: bool) -> None:
@@ -315,4 +361,10 @@ class Index:
             "centring": self.manifest.get("centring"),
             "updated_at": self.manifest.get("updated_at"),
             "versions": self.manifest.get("versions", {}),
+            "metadata_to_check": [
+                {"doc_id": doc.doc_id, "missing": [name for name in ("title", "date", "issuer") if not getattr(doc, name)],
+                 "inferred": doc.inferred_fields()}
+                for doc in sorted(self.documents.values(), key=lambda d: d.doc_id)
+                if doc.inferred_fields() or not (doc.title and doc.date and doc.issuer)
+            ],
         }

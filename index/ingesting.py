@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ingest import ReadReport, read_documents
+from ingest import Problem, ReadReport, apply_metadata, read_documents
 
 from .embedders import Embedder
 from .index import Index, UpdateReport
@@ -34,11 +34,14 @@ def ingest_paths(
     prune: bool = False,
     embedder: Embedder | None = None,
     progress: bool = True,
+    metadata: dict[str, dict[str, str]] | None = None,
 ) -> IngestResult:
     """Read communiqués under ``paths`` and bring the index at ``index_dir`` up to date.
 
     Bad files are reported in ``result.read.problems`` and never stop the batch; what was already
-    indexed is kept. Unchanged files cost no embedding.
+    indexed is kept. Unchanged files cost no embedding. ``metadata`` (``doc_id -> {field: value}``,
+    see :func:`ingest.read_metadata_csv`) sets fields of the documents read or already indexed;
+    ``paths`` may then be empty.
 
     Example:
         >>> from index import ingest_paths
@@ -58,6 +61,13 @@ def ingest_paths(
     finally:
         if bar is not None:
             bar.close()
+    metadata = dict(metadata or {})
+    report.documents = [apply_metadata(doc, metadata.pop(doc.doc_id, {})) for doc in report.documents]
     read_sources = {doc.source for doc in report.documents}
     update = index.update(report.documents, prune=prune, read_sources=read_sources, progress=progress)
+    if metadata:  # the rest of the file is for documents indexed earlier
+        stored = index.set_metadata(metadata, progress=progress)
+        update.updated += stored.updated
+        report.problems += [Problem(f"metadata for {doc_id}", "no document with this doc_id in the index")
+                            for doc_id in stored.unknown]
     return IngestResult(report, update, index)

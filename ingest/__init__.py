@@ -6,15 +6,17 @@ Example:
     >>> report.documents[0].title, report.problems             # doctest: +SKIP
 """
 
-from .document import METADATA_FIELDS, Document
+from .document import METADATA_FIELDS, ORIGINS, Document
 from .errors import LoadError, PorteParoleError
 from .language import SUPPORTED_LANGUAGES, detect_language
 from .loaders import SUPPORTED_SUFFIXES
-from .metadata import find_issuer, find_publication_date, find_title, parse_date
+from .metadata import derive_title, find_issuer, find_publication_date, find_speaker, find_title, parse_date
+from .overrides import MetadataFileError, apply_metadata, carry_over_set_fields, read_metadata_csv
 from .reading import Problem, ReadReport, read_documents
 
 __all__ = [
-    "Document", "METADATA_FIELDS", "LoadError", "PorteParoleError", "SUPPORTED_LANGUAGES",
+    "Document", "METADATA_FIELDS", "MetadataFileError", "ORIGINS", "apply_metadata", "carry_over_set_fields",
+    "derive_title", "find_speaker", "read_metadata_csv", "LoadError", "PorteParoleError", "SUPPORTED_LANGUAGES",
     "SUPPORTED_SUFFIXES", "detect_language", "find_issuer", "find_publication_date", "find_title",
     "parse_date", "Problem", "ReadReport", "read_documents",
 ]

@@ -168,3 +168,126 @@ def strip_markup(raw_text: str) -> str:
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip()
+
+
+# --------------------------------------------------------------------------- inferred metadata
+#: How far into a communiqué the speaking organisation and a ``From:`` line are looked for.
+SPEAKER_SCAN_CHARS = 1500
+#: A derived title is cut at a word boundary before this many characters.
+DERIVED_TITLE_CHARS = 100
+
+_FROM_LINE = re.compile(r"^[ \t]*(?:from|de|exp[ée]diteur)[ \t]*:[ \t]*(.{3,150}?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_EMAIL = re.compile(r"<?[\w.+-]+@[\w-]+(?:\.[\w-]+)+>?")
+
+# Nouns that head an organisation's name, in French and English.
+_ORG_HEADS = (
+    "Ville|Mairie|Commune|Municipalité|Métropole|Région|Département|Préfecture|Conseil|Office|Secrétariat|"
+    "Ministère|Gouvernement|Commission|Agence|Autorité|Institut|Université|Laboratoire|Banque|Fédération|"
+    "Association|Chambre|Direction|Administration|Service|Société|Groupe|Fondation|Parlement|Assemblée|"
+    "City|Town|Municipality|Council|Office|Secretariat|Ministry|Department|Government|Commission|Agency|"
+    "Authority|Institute|University|Laboratory|Bank|Federation|Association|Chamber|Administration|"
+    "Foundation|Parliament|Assembly|Board|Police|Court|Tribunal"
+)
+# Verbs of announcing and deciding, as a communiqué's issuer uses them of itself.
+_SPEAKS = (
+    r"(?:a|ont|has|have)\s+(?:annoncé|décidé|adopté|approuvé|présenté|publié|lancé|nommé|désigné|"
+    r"informé|confirmé|signé|pris acte|mis en consultation|"
+    r"announced|decided|adopted|approved|presented|published|launched|appointed|confirmed|signed|"
+    r"taken note|opened)\b"
+    r"|(?:annonce|décide|adopte|approuve|présente|publie|lance|informe|communique|"
+    r"announced|decided|adopted|approved|presented|published|launched|appointed|announces|decides|"
+    r"adopts|approves|presents|publishes|launches|informs)\b"
+)
+# "<Org head> <name words, at most 8> [(ACRONYM)] [,] <announcing verb>"; every repetition is
+# bounded, so the search stays linear in the scanned text.
+_NOT_IN_A_NAME = (
+    r"a|ont|has|have|had|is|was|are|were|est|sont|sera|will|would|va|said|says|dit|that|which|who|qui|que|"
+    r"dont|with|avec|to|in|on|en|sur|dans|at|au|aux|par|by|after|après|since|depuis|when|lorsque|today|"
+    r"aujourd'hui|yesterday|hier"
+)
+# "[Adjectives] <Org head> <name words, at most 8> [(ACRONYM)] [,] <announcing verb>"; every
+# repetition is bounded, so the search stays linear in the scanned text.
+_SPEAKER = re.compile(
+    rf"((?:[A-ZÀ-Ý][\w’-]*[ \t]+){{0,3}}(?<![\w])(?:{_ORG_HEADS})\b"
+    rf"(?:[ \t]+(?:[A-ZÀ-Ý][\w'’-]*|(?:d['’]|l['’])?(?!(?:{_NOT_IN_A_NAME})\b)[a-zà-ÿ][\w'’-]*)){{0,8}}?)"
+    rf"(?:[ \t]+\(([A-Z][A-Za-z]{{1,9}})\))?,?[ \t]+(?:{_SPEAKS})",
+)
+_LEADING_ARTICLE = re.compile(r"^(?:(?:la|le|les|l['’]|the|on|en|au|à|in)\s*)+", re.IGNORECASE)
+
+
+def find_from_line(text: str) -> str:
+    """The sender of a ``From:`` / ``De :`` line in the communiqué's first lines, e-mail removed.
+
+    Example:
+        >>> find_from_line("From: Riverton Public Library <press@riverton.example>\\nSubject: Works")
+        'Riverton Public Library'
+    """
+    match = _FROM_LINE.search(text[:SPEAKER_SCAN_CHARS])
+    if not match:
+        return ""
+    name = _clean_inline(_EMAIL.sub("", match.group(1))).strip(" ,;<>\"'")
+    return name if len(name) >= 3 and not _CONTACT_LINE.search(name) else ""
+
+
+def find_speaker(text: str) -> str:
+    """The organisation that speaks in the communiqué's first sentence, e.g. ``Ville de Montréal``
+    in "La Ville de Montréal a annoncé…", with its acronym when given; ``""`` when none does.
+
+    Only the first sentence: further down, the organisations that decide or announce are more
+    often others (a parliament, the World Bank) than the issuer. On the dev Swiss releases (texts
+    without signature blocks), 28 of 34 organisations found this way were the issuer; the whole
+    lead gave 41 of 69.
+
+    Example:
+        >>> find_speaker("La Ville de Montréal a annoncé mardi la signature d'une entente.")
+        'Ville de Montréal'
+        >>> find_speaker("On 3 May, the Federal Council decided to open the consultation.")
+        'Federal Council'
+        >>> find_speaker("L'Office fédéral de la communication (OFCOM) a présenté une étude.")
+        'Office fédéral de la communication (OFCOM)'
+    """
+    for match in _SPEAKER.finditer(first_sentence(text)):
+        name = _LEADING_ARTICLE.sub("", match.group(1).strip())
+        name = re.sub(r"^[^A-ZÀ-Ý]*", "", name)
+        # A trailing connector ("Council of the") or a head noun alone in lower-case use is no name.
+        name = re.sub(r"(?:[ \t]+(?:de|du|des|d['’]|la|le|l['’]|et|of|the|and|for))+$", "", name)
+        if len(name.split()) == 1 and name in ("Service", "Office", "Groupe", "Direction", "Board", "Court", "Police"):
+            continue
+        acronym = match.group(2)
+        return f"{name} ({acronym})" if acronym else name
+    return ""
+
+
+def first_sentence(text: str) -> str:
+    r"""The communiqué's first sentence, after any leading date or generic heading ("COMMUNIQUÉ DE PRESSE").
+
+    Example:
+        >>> first_sentence("COMMUNIQUÉ DE PRESSE\n\nMardi 2 février 2021\n\nLa Ville signe. Puis.")
+        'La Ville signe.'
+    """
+    head = text[:SPEAKER_SCAN_CHARS]
+    lines = [line.strip() for line in head.split("\n") if line.strip()]
+    while lines and (lines[0].lower().strip(" :.") in _GENERIC_HEADINGS or (parse_date(lines[0]) and len(lines[0]) < 40)):
+        lines.pop(0)
+    prose = " ".join(lines)
+    # A leading "date 2021-02" / "2 février 2021 –" is the release's date, not its subject.
+    prose = re.sub(r"^\W*(?:date\W+)?(?:\d{4}-\d{2}(?:-\d{2})?|(?:1er|\d{1,2})\s+\w+\s+\d{4})\W+", "", prose, flags=re.IGNORECASE)
+    return re.split(r"(?<=[.!?])\s+(?=[«\"A-ZÀ-Ý0-9])", prose, maxsplit=1)[0].strip()
+
+
+def derive_title(text: str, max_chars: int = DERIVED_TITLE_CHARS) -> str:
+    """A title made from the first sentence, cut at a word boundary (``…`` marks the cut).
+
+    ``""`` for a text without a sentence of at least three words.
+
+    Example:
+        >>> derive_title(" date 2021-02 La Ville de Montréal a annoncé mardi la signature d'une entente. Suite.")
+        "La Ville de Montréal a annoncé mardi la signature d'une entente."
+    """
+    sentence = first_sentence(text)
+    if len(sentence.split()) < 3:
+        return ""
+    if len(sentence) <= max_chars:
+        return sentence
+    cut = sentence[:max_chars].rsplit(" ", 1)[0].rstrip(" ,;:–-")
+    return cut + "…"

@@ -15,7 +15,7 @@ from .document import Document
 from .errors import LoadError
 from .language import detect_language
 from .loaders import READERS, SUPPORTED_SUFFIXES, Extracted, JsonlProblem, iter_jsonl
-from .metadata import find_issuer, find_publication_date, parse_date
+from .metadata import derive_title, find_from_line, find_issuer, find_publication_date, find_speaker, parse_date
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ class ReadReport:
     def missing_metadata(self) -> dict[str, list[str]]:
         """``doc_id -> [field, ...]`` for every document with empty title/date/issuer/lang."""
         return {doc.doc_id: doc.missing_fields() for doc in self.documents if doc.missing_fields()}
+
+    def inferred_metadata(self) -> dict[str, dict[str, str]]:
+        """``doc_id -> {field: origin}`` for fields inferred rather than stated (see ``INFERRED_ORIGINS``)."""
+        return {doc.doc_id: inferred for doc in self.documents if (inferred := doc.inferred_fields())}
 
 
 def iter_files(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, Path | None]]:
@@ -81,28 +85,50 @@ def _normalise_date(value: str) -> str:
     return parse_date(value)
 
 
+def _first_found(candidates: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """The first non-empty ``(value, origin)``, or ``("", "")``."""
+    for value, origin in candidates:
+        if value:
+            return value, origin
+    return "", ""
+
+
 def build_document(
     extracted: Extracted,
     *,
     doc_id: str,
     source: str,
     issuer_fallback: str = "",
+    fallback_origin: str = "flag",
 ) -> Document:
-    """Fill whatever the format did not give from the text itself (date, issuer, language)."""
+    """Fill whatever the format did not give from the text itself, and record how each field was found.
+
+    Title: the file's (a heading, HTML/PDF/DOCX title, JSONL field), else the first sentence
+    (``derived``). Issuer: the file's, else a ``From:`` line or a press-service signature
+    (``text``), else the organisation speaking in the first sentence (``speaker``), else
+    ``issuer_fallback`` (the ``--issuer`` option or the sub-folder: ``fallback_origin``).
+    Nothing else is guessed: a field not found stays empty.
+    """
     text = extracted.text
-    lang = extracted.lang if extracted.lang in ("fr", "en") else ""
-    if not lang:
-        lang = detect_language(text)[0]
-    return Document(
-        doc_id=doc_id,
-        text=text,
-        title=extracted.title,
-        date=_normalise_date(extracted.date) or find_publication_date(text, extracted.title),
-        issuer=extracted.issuer or find_issuer(text) or issuer_fallback,
-        lang=lang,
-        url=extracted.url,
-        source=source,
-    )
+    lang, lang_origin = _first_found([
+        (extracted.lang if extracted.lang in ("fr", "en") else "", "file"),
+        (detect_language(text)[0], "detected"),
+    ])
+    title, title_origin = _first_found([(extracted.title, "file"), (derive_title(text), "derived")])
+    date, date_origin = _first_found([
+        (_normalise_date(extracted.date), "file"),
+        (find_publication_date(text, extracted.title), "text"),
+    ])
+    issuer, issuer_origin = _first_found([
+        (extracted.issuer, "file"),
+        (find_from_line(text) or find_issuer(text), "text"),
+        (find_speaker(text), "speaker"),
+        (issuer_fallback, fallback_origin),
+    ])
+    origin = {name: how for name, how in (("title", title_origin), ("date", date_origin),
+                                          ("issuer", issuer_origin), ("lang", lang_origin)) if how}
+    return Document(doc_id=doc_id, text=text, title=title, date=date, issuer=issuer, lang=lang,
+                    url=extracted.url, source=source, origin=origin)
 
 
 def read_documents(paths: Iterable[str | os.PathLike], *, issuer: str = "", progress=None) -> ReadReport:
@@ -131,7 +157,7 @@ def read_documents(paths: Iterable[str | os.PathLike], *, issuer: str = "", prog
             else:
                 report.ignored.append(str(file))
             continue
-        fallback = issuer or _issuer_from_folder(file, root)
+        fallback, fallback_origin = (issuer, "flag") if issuer else (_issuer_from_folder(file, root), "folder")
         source = str(file.resolve())
         try:
             if suffix == ".jsonl":
@@ -140,10 +166,12 @@ def read_documents(paths: Iterable[str | os.PathLike], *, issuer: str = "", prog
                         report.problems.append(Problem(f"{file}:{item.line_number}", item.reason))
                         continue
                     doc_id = item.doc_id or f"{file.stem}-{item.line_number}"
-                    report.documents.append(build_document(item, doc_id=doc_id, source=source, issuer_fallback=fallback))
+                    report.documents.append(build_document(item, doc_id=doc_id, source=source, issuer_fallback=fallback,
+                                                               fallback_origin=fallback_origin))
             else:
                 extracted = READERS[suffix](file)
-                report.documents.append(build_document(extracted, doc_id=file.stem, source=source, issuer_fallback=fallback))
+                report.documents.append(build_document(extracted, doc_id=file.stem, source=source, issuer_fallback=fallback,
+                                                   fallback_origin=fallback_origin))
         except LoadError as exc:
             report.problems.append(Problem(str(file), exc.reason))
         except Exception as exc:  # a parser library failing on a malformed file must not stop the batch

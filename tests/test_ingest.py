@@ -22,9 +22,16 @@ def test_seed_metadata(seeds_dir):
     assert "**" not in toulouse.text and "Jean-Luc Moudenc" in toulouse.text
     montreal = docs["001_82cb9e71a3077cb4"]
     assert montreal.date == "2021-02" and montreal.lang == "fr"
-    # No headline and no signature: left empty and reported, not guessed.
-    assert montreal.title == "" and montreal.issuer == ""
-    assert report.missing_metadata()["001_82cb9e71a3077cb4"] == ["title", "issuer"]
+    # No headline and no signature: the title is the first sentence, the issuer the organisation
+    # that speaks in it, both marked as inferred (and kept out of what is embedded and prompted).
+    assert montreal.title.startswith("La Ville de Montréal a annoncé mardi la signature") and montreal.title.endswith("…")
+    assert len(montreal.title) <= 101
+    assert montreal.issuer == "Ville de Montréal"
+    assert montreal.origin == {"title": "derived", "date": "text", "issuer": "speaker", "lang": "detected"}
+    assert montreal.stated("title") == "" and montreal.stated("issuer") == ""
+    assert toulouse.origin["title"] == "file" and toulouse.origin["issuer"] == "text"
+    assert report.missing_metadata() == {}
+    assert report.inferred_metadata()["001_82cb9e71a3077cb4"] == {"title": "derived", "issuer": "speaker"}
 
 
 @pytest.mark.parametrize("text, iso", [

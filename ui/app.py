@@ -6,6 +6,7 @@ browser's language (French or English); answers follow the question's language.
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -52,8 +53,10 @@ EXAMPLES = [
 ]
 
 
-def _cell(text: str) -> str:
-    return (text or "—").replace("|", "/").replace("\n", " ")
+def _cell(text: str, inferred: bool = False) -> str:
+    """Document text for a Markdown table cell: Markdown and HTML from documents are shown as text."""
+    text = re.sub(r"([\\`*_\[\]<>!#|~])", r"\\\1", (text or "—").replace("\n", " "))
+    return f"{text} *(?)*" if inferred and text != "—" else text
 
 
 def index_summary(index: Index, max_documents: int = 200) -> str:
@@ -72,7 +75,10 @@ def index_summary(index: Index, max_documents: int = 200) -> str:
     lines += [f"| {_cell(issuer)} | {count} |" for issuer, count in list(info["issuers"].items())[:25]]
     recent = sorted(index.documents.values(), key=lambda d: (d.date or "", d.doc_id), reverse=True)[:max_documents]
     lines += ["", "| Date | Title / Titre | Issuer / Émetteur | Lang. | ID |", "|---|---|---|---|---|"]
-    lines += [f"| {_cell(d.date)} | {_cell(d.title)} | {_cell(d.issuer)} | {d.lang or '?'} | `{_cell(d.doc_id)}` |" for d in recent]
+    lines += [f"| {_cell(d.date)} | {_cell(d.title, d.is_inferred('title'))} | {_cell(d.issuer, d.is_inferred('issuer'))} "
+              f"| {d.lang or '?'} | {_cell(d.doc_id)} |" for d in recent]
+    lines += ["", "*(?)*: inferred from the text, the import option or the folder; check it "
+                  "(`porteparole info`) / déduit, à vérifier."]
     return "\n".join(lines)
 
 

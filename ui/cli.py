@@ -34,13 +34,21 @@ def _add_filter_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_ingest(args) -> int:
     from index import ingest_paths
+    from ingest import read_metadata_csv
 
-    result = ingest_paths(args.paths, args.index, issuer=args.issuer or "", prune=args.prune, progress=not args.quiet)
+    if not args.paths and not args.metadata:
+        print("porteparole ingest: error: give files or folders to read, or --metadata FILE.csv", file=sys.stderr)
+        return EXIT_USAGE
+    metadata = read_metadata_csv(args.metadata) if args.metadata else None
+    result = ingest_paths(args.paths, args.index, issuer=args.issuer or "", prune=args.prune, progress=not args.quiet,
+                          metadata=metadata)
     read, update = result.read, result.update
     for problem in read.problems:
         print(f"skipped  {problem}", file=sys.stderr)
     for doc_id, fields in read.missing_metadata().items():
         print(f"note     {doc_id}: not found in the text: {', '.join(fields)}", file=sys.stderr)
+    for doc_id, inferred in read.inferred_metadata().items():
+        print(f"note     {doc_id}: inferred, check it: {_describe_inferred(inferred)}", file=sys.stderr)
     for old, new in update.renamed.items():
         print(f"note     doc_id {old!r} is already used by another file; this one is {new!r}", file=sys.stderr)
     print(
@@ -51,6 +59,12 @@ def cmd_ingest(args) -> int:
     )
     print(f"Index: {Path(args.index).resolve()} ({len(result.index.documents)} documents, {len(result.index.chunks)} passages)")
     return EXIT_PARTIAL if read.problems else EXIT_OK
+
+
+def _describe_inferred(inferred: dict[str, str]) -> str:
+    how = {"derived": "from the first sentence", "speaker": "the organisation speaking in the first sentence",
+           "flag": "from --issuer", "folder": "from the folder name"}
+    return "; ".join(f"{name}: {how.get(origin, origin)}" for name, origin in inferred.items())
 
 
 def _print_hit(hit, width: int = 100) -> None:
@@ -94,6 +108,16 @@ def cmd_info(args) -> int:
     print("Issuers")
     for issuer, count in list(info["issuers"].items())[:20]:
         print(f"  {count:5d}  {issuer}")
+    to_check = info["metadata_to_check"]
+    if to_check:
+        shown = to_check if args.all else to_check[:20]
+        print(f"Metadata to check ({len(to_check)} documents: missing or inferred; set them with "
+              f"ingest --metadata FILE.csv)")
+        for row in shown:
+            parts = [f"{name} missing" for name in row["missing"]] + ([_describe_inferred(row["inferred"])] if row["inferred"] else [])
+            print(f"  {row['doc_id']}: {'; '.join(parts)}")
+        if len(shown) < len(to_check):
+            print(f"  … {len(to_check) - len(shown)} more (--all lists them)")
     return EXIT_OK
 
 
@@ -167,9 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read .txt .md .html .pdf .docx files and .jsonl bulk records (folders are walked "
                                    "recursively) and bring the index up to date. Unchanged files cost nothing; "
                                    "bad files are skipped and listed (exit status 1).")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (none: only apply --metadata)")
     p.add_argument("--index", required=True, metavar="DIR", help="index directory (created if missing)")
     p.add_argument("--issuer", metavar="NAME", help="issuer for communiqués whose text names none")
+    p.add_argument("--metadata", metavar="FILE.csv",
+                   help="set title/date/issuer/lang/url by doc_id from a UTF-8 CSV with a header row "
+                        "(doc_id,title,date,issuer,...); kept when unchanged files are ingested again")
     p.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_ingest)
@@ -185,8 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filter_options(p)
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("info", help="what an index holds", description="Documents, passages, languages, dates, issuers and model of an index.")
+    p = sub.add_parser("info", help="what an index holds",
+                       description="Documents, passages, languages, dates, issuers and model of an index, and the "
+                                   "documents whose title, date or issuer is missing or inferred (to check).")
     p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--all", action="store_true", help="list every document whose metadata is to check (default: 20)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 

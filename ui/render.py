@@ -18,12 +18,16 @@ LABELS = {
         "refused": "Pas de réponse dans les communiqués", "closest": "Passages les plus proches",
         "undated": "sans date", "unknown_issuer": "émetteur inconnu", "searching": "Recherche des sources…",
         "none": "Aucun passage ne correspond (vérifiez les filtres).", "draft": "brouillon, en cours de vérification",
+        "derived": "titre tiré de la première phrase", "speaker": "d'après la première phrase",
+        "flag": "indiqué à l'import", "folder": "d'après le dossier", "set": "saisi par la rédaction",
     },
     "en": {
         "sources": "Cited sources", "retrieved": "Passages found", "full": "Show the whole communiqué",
         "refused": "No answer in the communiqués", "closest": "Closest passages",
         "undated": "undated", "unknown_issuer": "issuer unknown", "searching": "Finding sources…",
         "none": "No passage matches (check the filters).", "draft": "draft, being checked",
+        "derived": "title from the first sentence", "speaker": "from the first sentence",
+        "flag": "given at import", "folder": "from the folder name", "set": "set by staff",
     },
 }
 
@@ -67,10 +71,22 @@ def _highlight(text: str, start: int, end: int, lo: int, hi: int, mark_id: str =
     )
 
 
+def _inferred(doc, name: str, lang: str) -> str:
+    """A small note saying how an inferred field was obtained ("title from the first sentence")."""
+    how = doc.origin.get(name, "") if doc is not None else ""
+    label = _labels(lang).get(how) if how in ("derived", "speaker", "flag", "folder", "set") else None
+    return f' <span class="pp-inferred">({html.escape(label)})</span>' if label else ""
+
+
+def _title(title: str, doc, fallback: str, lang: str) -> str:
+    return f'<span class="pp-title">{html.escape(title or fallback)}</span>' + _inferred(doc, "title", lang)
+
+
 def _meta(doc, lang: str) -> str:
     labels = _labels(lang)
-    parts = [doc.issuer or labels["unknown_issuer"], doc.date or labels["undated"], (doc.lang or "?").upper(), doc.doc_id]
-    return " · ".join(html.escape(p) for p in parts)
+    issuer = html.escape(doc.issuer) + _inferred(doc, "issuer", lang) if doc.issuer else labels["unknown_issuer"]
+    rest = [doc.date or labels["undated"], (doc.lang or "?").upper(), doc.doc_id]
+    return " · ".join([issuer] + [html.escape(p) for p in rest])
 
 
 def citation_card(citation: Citation, document_text: str, document, lang: str) -> str:
@@ -78,11 +94,11 @@ def citation_card(citation: Citation, document_text: str, document, lang: str) -
     lo, hi = _paragraph_bounds(document_text, citation.char_start, citation.char_end)
     context = _highlight(document_text, citation.char_start, citation.char_end, lo, hi)
     full = _highlight(document_text, citation.char_start, citation.char_end, 0, len(document_text), f"pp-mark-{citation.n}")
-    title = html.escape(citation.title or citation.doc_id)
+    title = _title(citation.title, document, citation.doc_id, lang)
     link = f' <a href="{html.escape(citation.url, quote=True)}" target="_blank" rel="noopener">↗</a>' if citation.url.startswith(("http://", "https://")) else ""
     return (
         f'<div class="pp-card" id="pp-src-{citation.n}">'
-        f'<div class="pp-card-head"><span class="pp-num">{citation.n}</span><span class="pp-title">{title}</span>{link}</div>'
+        f'<div class="pp-card-head"><span class="pp-num">{citation.n}</span>{title}{link}</div>'
         f'<div class="pp-meta">{_meta(document, lang)}</div>'
         f'<blockquote class="pp-context">{context}</blockquote>'
         f'<details class="pp-doc"><summary>{labels["full"]}</summary><div class="pp-full">{full}</div></details>'
@@ -93,12 +109,12 @@ def citation_card(citation: Citation, document_text: str, document, lang: str) -
 def hit_card(hit: Hit, lang: str, rank_label: str = "") -> str:
     labels = _labels(lang)
     doc = hit.document
-    title = html.escape(doc.title or hit.doc_id)
+    title = _title(doc.title, doc, hit.doc_id, lang)
     snippet = html.escape(" ".join(hit.chunk.text.split())[:360]) + ("…" if len(hit.chunk.text) > 360 else "")
     full = _highlight(doc.text, hit.chunk.char_start, hit.chunk.char_end, 0, len(doc.text), f"pp-hit-{hit.rank}")
     return (
         f'<div class="pp-card pp-hit">'
-        f'<div class="pp-card-head"><span class="pp-num pp-num-hit">{rank_label or hit.rank}</span><span class="pp-title">{title}</span></div>'
+        f'<div class="pp-card-head"><span class="pp-num pp-num-hit">{rank_label or hit.rank}</span>{title}</div>'
         f'<div class="pp-meta">{_meta(doc, lang)}</div>'
         f'<div class="pp-snippet">{snippet}</div>'
         f'<details class="pp-doc"><summary>{labels["full"]}</summary><div class="pp-full">{full}</div></details>'
@@ -143,6 +159,7 @@ CSS = """
 .pp-num { background: #1d4ed8; color: #fff; border-radius: 4px; padding: 0 7px; font-size: 12px; flex: none; }
 .pp-num-hit { background: #6b7280; }
 .pp-title { color: #111827; }
+.pp-inferred { color: #6b7280; font-size: 0.85em; font-style: italic; }
 .pp-meta { color: #4b5563; font-size: 12px; margin: 4px 0 6px; word-break: break-word; }
 .pp-context { margin: 6px 0; padding: 6px 10px; border-left: 3px solid #1d4ed8; background: #f3f6fd; white-space: pre-wrap; }
 .pp-snippet { color: #374151; }
