@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from index import Hit
+from index import SCHEMA_VERSION, Hit
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class Citation:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Citation":
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
     def reference(self) -> str:
         """One line for a reference list: ``[1] Title — Issuer, 2021-02-02 (doc-id): « quote »``."""
@@ -68,7 +72,9 @@ class Answer:
     offered_doc_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The JSON form shared by ``ask --json`` and the HTTP API (``assistant.schema.AnswerModel``)."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "question": self.question,
             "standalone_question": self.standalone_question,
             "text": self.text,
@@ -85,6 +91,23 @@ class Answer:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "raw_text": self.raw_text,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Answer":
+        """An answer read back from its JSON form (hits' documents carry metadata, not text).
+
+        Raises ``ValueError`` for a ``schema_version`` this code does not read.
+        """
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"answer JSON has schema_version {data.get('schema_version')!r}; this code reads {SCHEMA_VERSION}")
+        return cls(
+            question=data["question"], standalone_question=data["standalone_question"], text=data["text"],
+            language=data["language"], refused=data["refused"], refusal_reason=data["refusal_reason"],
+            best_similarity=data["best_similarity"], answer_type=data["answer_type"], confidence=data["confidence"],
+            signals=dict(data["signals"]), generator=data["generator"], raw_text=data["raw_text"],
+            citations=[Citation.from_dict(c) for c in data["citations"]],
+            hits=[Hit.from_dict(h) for h in data["hits"]], timings=dict(data["timings"]),
+        )
 
     def with_sources(self) -> str:
         """Plain text ready to paste into an article: the answer, then the numbered references."""

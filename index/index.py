@@ -322,6 +322,23 @@ class Index:
         return self.retriever.search(query, k, filters, mode=mode, per_document=per_document,
                                      centred=centred, query_lang=query_lang)
 
+    def as_langchain_retriever(self, k: int = 4, filters: SearchFilters | dict | None = None, mode: str = "hybrid"):
+        """This index as a LangChain retriever (``pip install porteparole[langchain]``).
+
+        Its ``invoke(query)`` returns LangChain ``Document``s: the passage as ``page_content``,
+        and doc_id, title, date, issuer, lang, url, char_start/char_end in ``metadata``.
+
+        Example:
+            >>> docs = Index.open("sample-index").as_langchain_retriever(k=3).invoke("night buses")  # doctest: +SKIP
+        """
+        try:
+            from .langchain_retriever import PorteParoleRetriever
+        except ImportError as exc:
+            raise ImportError("LangChain is not installed: pip install 'porteparole[langchain]'") from exc
+        if isinstance(filters, dict):
+            filters = SearchFilters(**{key: value for key, value in filters.items() if value})
+        return PorteParoleRetriever(index=self, k=k, filters=filters, mode=mode)
+
     def centred_similarity(self, query: str, vectors: np.ndarray, langs: Sequence[str]) -> np.ndarray:
         """Cosine between ``query`` and passage-side ``vectors`` (e.g. sentences of retrieved
         passages, embedded with ``embedder.encode_document``) after the same per-language

@@ -9,6 +9,10 @@ from ingest import Document
 
 from .errors import InvalidQueryError
 
+#: Version of the JSON form of hits, citations and answers (``to_dict``), shared by the CLI's
+#: ``--json``, the HTTP API and :mod:`assistant.schema`; raised when a field changes meaning or goes.
+SCHEMA_VERSION = 1
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -51,6 +55,7 @@ class Hit:
         return self.chunk.doc_id
 
     def to_dict(self) -> dict:
+        """The JSON form (``assistant.schema.HitModel``); the document's text is left out."""
         doc = self.document
         return {
             "rank": self.rank,
@@ -58,11 +63,32 @@ class Hit:
             "score": round(self.score, 6),
             "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
             "lexical_score": None if self.lexical_score is None else round(self.lexical_score, 6),
-            "chunk": {"chunk_id": self.chunk.chunk_id, "text": self.chunk.text,
+            "chunk": {"chunk_id": self.chunk.chunk_id, "ordinal": self.chunk.ordinal, "text": self.chunk.text,
                       "char_start": self.chunk.char_start, "char_end": self.chunk.char_end},
-            "document": {"title": doc.title, "date": doc.date, "issuer": doc.issuer, "lang": doc.lang,
-                         "source": doc.source, "url": doc.url},
+            "document": {"doc_id": doc.doc_id, "title": doc.title, "date": doc.date, "issuer": doc.issuer,
+                         "lang": doc.lang, "source": doc.source, "url": doc.url, "origin": dict(doc.origin),
+                         "content_hash": doc.content_hash},
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Hit":
+        """A hit read back from its JSON form; its document has metadata but no text.
+
+        Example:
+            >>> doc = Document(doc_id="a", text="Bonjour tout le monde.", title="T")
+            >>> hit = Hit(Chunk("a#0", "a", 0, 0, 7, "Bonjour", "T Bonjour"), doc, 0.5, 1)
+            >>> Hit.from_dict(hit.to_dict()).to_dict() == hit.to_dict()
+            True
+        """
+        chunk, meta = data["chunk"], data["document"]
+        document = Document(text="", **{name: meta[name] for name in
+                                        ("doc_id", "title", "date", "issuer", "lang", "source", "url", "origin", "content_hash")})
+        return cls(
+            chunk=Chunk(chunk_id=chunk["chunk_id"], doc_id=data["doc_id"], ordinal=chunk["ordinal"],
+                        char_start=chunk["char_start"], char_end=chunk["char_end"], text=chunk["text"], embed_text=chunk["text"]),
+            document=document, score=data["score"], rank=data["rank"],
+            dense_score=data.get("dense_score"), lexical_score=data.get("lexical_score"),
+        )
 
 
 def _date_bounds(value: str) -> tuple[str, str]:

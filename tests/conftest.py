@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
+import threading
+import time
 import unicodedata
 from pathlib import Path
 
@@ -129,3 +132,43 @@ def sample_index(tmp_path_factory):
 
     target = tmp_path_factory.mktemp("sample-index")
     return ingest_paths([SAMPLES], target, embedder=FakeEmbedder(), progress=False).index
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``porteparole serve`` in a thread: the real ASGI app on a free loopback port."""
+
+    def __init__(self, chat, access=None):
+        import uvicorn
+
+        from ui.api import Access
+        from ui.server import create_server
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_server(chat, access or Access()), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            assert time.time() < deadline, "server did not start"
+            time.sleep(0.05)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def echo_best_passage(request):
+    """A fake generator that quotes the best sentence holding the type of fact asked for."""
+    from assistant import holds_type
+
+    holding = [p for p in request.passages if holds_type(p.text, request.answer_type)] or request.passages
+    best = max(holding, key=lambda p: p.score)
+    return f"{best.text} [{best.n}]"

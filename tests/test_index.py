@@ -189,3 +189,22 @@ def test_fusion_never_moves_other_language_passages(sample_corpus, tmp_path, fak
     dense_slots = {h.rank: h.chunk.chunk_id for h in dense if h.document.lang != "en"}
     hybrid_slots = {h.rank: h.chunk.chunk_id for h in hybrid if h.document.lang != "en"}
     assert dense_slots == hybrid_slots
+
+
+def test_langchain_retriever(sample_corpus, tmp_path, fake_embedder):
+    pytest.importorskip("langchain_core")
+    from langchain_core.documents import Document as LangChainDocument
+    from langchain_core.retrievers import BaseRetriever
+
+    from index import ingest_paths
+
+    index = ingest_paths([sample_corpus], tmp_path / "idx", embedder=fake_embedder, progress=False).index
+    retriever = index.as_langchain_retriever(k=2, filters={"lang": ("en",)})
+    assert isinstance(retriever, BaseRetriever)
+    found = retriever.invoke("night bus fares")
+    assert 1 <= len(found) <= 2 and all(isinstance(doc, LangChainDocument) for doc in found)
+    for doc in found:
+        meta = doc.metadata
+        assert meta["lang"] == "en"
+        assert index.documents[meta["doc_id"]].text[meta["char_start"]:meta["char_end"]] == doc.page_content
+    assert [d.metadata["chunk_id"] for d in retriever.batch(["night bus fares"])[0]] == [d.metadata["chunk_id"] for d in found]

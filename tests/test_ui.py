@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SAMPLES, FakeGenerator
+from conftest import ROOT, SAMPLES, FakeGenerator, Server, echo_best_passage
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = os.environ.get("PORTEPAROLE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -26,19 +25,12 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(assistant):
-    from ui.app import build_app, launch_kwargs
+    """The real server (chat and API on one port, as ``porteparole serve`` runs them) on loopback."""
+    from ui.app import ChatApp
 
-    port = _free_port()
-    demo = build_app(assistant)
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, **launch_kwargs("127.0.0.1", port, None))
-    return demo, f"http://127.0.0.1:{port}/"
+    server = Server(ChatApp(assistant))
+    return server, server.url + "/"
 
 
 @pytest.fixture
@@ -64,15 +56,6 @@ def _ask(page, question: str, turn: int = 1, timeout_ms: int = 60_000) -> None:
     page.wait_for_selector(f'#pp-sources .pp-panel[data-turn="{turn}"][data-state="answered"]', timeout=timeout_ms)
 
 
-def _echo_best_passage(request):
-    """A fake generator that quotes the best sentence holding the type of fact asked for."""
-    from assistant import holds_type
-
-    holding = [p for p in request.passages if holds_type(p.text, request.answer_type)] or request.passages
-    best = max(holding, key=lambda p: p.score)
-    return f"{best.text} [{best.n}]"
-
-
 @pytest.fixture
 def live_app(tmp_path, fake_embedder):
     from assistant import Assistant
@@ -85,9 +68,9 @@ def live_app(tmp_path, fake_embedder):
         "<html><body><h1>Avis &lt;b&gt;important&lt;/b&gt;</h1><p>La mairie publie le texte &lt;script&gt;window.pwned=1&lt;/script&gt; "
         "sans modification, le 3 mars 2024.</p></body></html>", encoding="utf-8")
     index = ingest_paths([corpus], tmp_path / "idx", embedder=fake_embedder, progress=False).index
-    demo, url = _start(Assistant(index, FakeGenerator(_echo_best_passage)))
+    server, url = _start(Assistant(index, FakeGenerator(echo_best_passage)))
     yield url, tmp_path
-    demo.close()
+    server.stop()
 
 
 def test_chat_answers_with_cited_highlighted_sources(live_app, browser):
@@ -168,7 +151,7 @@ def test_real_models_in_the_browser(browser, tmp_path):
     index = ingest_paths([SAMPLES], tmp_path / "idx", progress=False).index
     assistant = Assistant(index, "llm")
     assistant.generator.warm_up()
-    demo, url = _start(assistant)
+    server, url = _start(assistant)
     try:
         page = _open(browser, url, 1366, "en-US")
         started = time.perf_counter()
@@ -186,4 +169,4 @@ def test_real_models_in_the_browser(browser, tmp_path):
         assert "43" in chat
         assert page.locator("#pp-chat a.pp-cite").count() >= 1
     finally:
-        demo.close()
+        server.stop()

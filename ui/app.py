@@ -83,11 +83,36 @@ def index_summary(index: Index, max_documents: int = 200) -> str:
 
 
 class ChatApp:
-    """Holds the assistant; the index can be swapped after an upload while chats continue."""
+    """What the chat and the HTTP API share: the assistant(s), the model's state, uploads.
 
-    def __init__(self, assistant: Assistant) -> None:
+    The index can be swapped after an upload while chats continue. ``model_status`` is
+    ``"loading"`` while the server preloads the language model, then ``"ready"`` (or
+    ``"unavailable"``: answers then come from the extractive generator).
+    """
+
+    def __init__(self, assistant: Assistant, *, uploads: bool = True) -> None:
         self.assistant = assistant
+        self.uploads = uploads
+        self.model_status = "ready"
+        self.model_error = ""
+        self._extractive: Assistant | None = None
         self._reload_lock = threading.Lock()
+
+    def assistant_for(self, generator: str | None) -> Assistant:
+        """The assistant answering with ``generator`` (``None``: the server's own)."""
+        if generator in (None, self.assistant.generator.name):
+            return self.assistant
+        if generator != "extractive":
+            raise InvalidQuestionError(f"unknown generator {generator!r}: this server answers with "
+                                       f"{self.assistant.generator.name!r} or 'extractive'")
+        if self._extractive is None:
+            self._extractive = Assistant(self.assistant.index, "extractive")
+        return self._extractive
+
+    def swap_index(self, index: Index) -> None:
+        for assistant in (self.assistant, self._extractive):
+            if assistant is not None:
+                assistant.index = index
 
     def issuers(self) -> list[str]:
         return sorted({doc.issuer for doc in self.assistant.index.documents.values() if doc.issuer})
@@ -124,41 +149,62 @@ class ChatApp:
             history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
             yield history, sources_panel(lang, [], turn=turn), "", ""
 
-    def upload(self, files, progress=gr.Progress()):
-        """Copy uploads next to the index (so their source paths last) and ingest them."""
-        if not files:
-            return "No file. / Aucun fichier.", index_summary(self.assistant.index), gr.update()
-        files = files[:MAX_UPLOAD_FILES]
+    def ingest_files(self, files: list[Path], progress=None) -> list[dict]:
+        """Copy files next to the index (so their source paths last), ingest them, swap the index in.
+
+        Returns one ``{"file", "status", "reason"}`` per file: status is added, updated,
+        unchanged, skipped (unreadable, with the reason) or refused (type not allowed).
+        """
+        if not self.uploads:
+            raise PermissionError("uploads are turned off on this server (--read-only)")
         target = self.assistant.index.index_dir / "uploads"
         target.mkdir(parents=True, exist_ok=True)
-        rows, kept = ["| File / Fichier | Result / Résultat |", "|---|---|"], []
-        for i, file in enumerate(files):
-            progress((i, len(files)), desc="Reading / Lecture")
-            path = Path(file if isinstance(file, str) else file.name)
+        rows, kept = [], []
+        for i, path in enumerate(files[:MAX_UPLOAD_FILES]):
+            if progress is not None:
+                progress((i, len(files)), desc="Reading / Lecture")
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                rows.append(f"| {path.name} | refused: type not allowed / type refusé |")
+                rows.append({"file": path.name, "status": "refused", "reason": "type not allowed"})
                 continue
             destination = target / path.name
             shutil.copyfile(path, destination)
             kept.append(destination)
         if kept:
-            progress((len(files), len(files)), desc="Indexing / Indexation")
+            if progress is not None:
+                progress((len(files), len(files)), desc="Indexing / Indexation")
             with self._reload_lock:
                 result = ingest_paths(kept, self.assistant.index.index_dir, embedder=self.assistant.index.embedder, progress=False)
-                self.assistant.index = result.index
+                self.swap_index(result.index)
             problems = {Path(p.source.split(":")[0]).name: p.reason for p in result.read.problems}
             added, updated = set(result.update.added), set(result.update.updated)
             for path in kept:
                 if path.name in problems:
-                    rows.append(f"| {path.name} | skipped: {problems[path.name]} |")
-                    continue
-                status = "added / ajouté" if path.stem in added else "updated / mis à jour" if path.stem in updated else "unchanged / inchangé"
-                rows.append(f"| {path.name} | {status} |")
-        return "\n".join(rows), index_summary(self.assistant.index), gr.update(choices=self.issuers())
+                    rows.append({"file": path.name, "status": "skipped", "reason": problems[path.name]})
+                else:
+                    status = "added" if path.stem in added else "updated" if path.stem in updated else "unchanged"
+                    rows.append({"file": path.name, "status": status, "reason": ""})
+        rows += [{"file": path.name, "status": "refused", "reason": f"more than {MAX_UPLOAD_FILES} files at once"}
+                 for path in files[MAX_UPLOAD_FILES:]]
+        return rows
+
+    def upload(self, files, progress=gr.Progress()):
+        """The Index tab's button: ingest the uploaded files and show one line per file."""
+        if not files:
+            return "No file. / Aucun fichier.", index_summary(self.assistant.index), gr.update()
+        paths = [Path(file if isinstance(file, str) else file.name) for file in files]
+        words = {"added": "added / ajouté", "updated": "updated / mis à jour", "unchanged": "unchanged / inchangé",
+                 "skipped": "skipped", "refused": "refused"}
+        table = ["| File / Fichier | Result / Résultat |", "|---|---|"]
+        for row in self.ingest_files(paths, progress):
+            reason = f": {row['reason']}" if row["reason"] else ""
+            table.append(f"| {_cell(row['file'])} | {words[row['status']]}{_cell(reason) if reason else ''} |")
+        return "\n".join(table), index_summary(self.assistant.index), gr.update(choices=self.issuers())
 
 
-def build_app(assistant: Assistant) -> gr.Blocks:
-    app = ChatApp(assistant)
+def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
+    """The Gradio Blocks of the chat (Chat and Index tabs) over ``assistant`` or a :class:`ChatApp`."""
+    app = assistant if isinstance(assistant, ChatApp) else ChatApp(assistant)
+    assistant = app.assistant
     with gr.Blocks(title="Porte-parole", fill_width=True) as demo:
         gr.Markdown(f"## {I18N('title')}", elem_id="pp-title")
         gr.Markdown(I18N("subtitle"))
@@ -182,8 +228,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     sources = gr.HTML(label=I18N("sources"), elem_id="pp-sources", value="")
         with gr.Tab(I18N("tab_index")):
             summary = gr.Markdown(index_summary(assistant.index), elem_id="pp-index-summary")
-            files = gr.File(label=I18N("upload"), file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="pp-upload")
-            ingest_button = gr.Button(I18N("ingest"), variant="primary", elem_id="pp-ingest")
+            files = gr.File(label=I18N("upload"), file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="pp-upload",
+                            visible=app.uploads)
+            ingest_button = gr.Button(I18N("ingest"), variant="primary", elem_id="pp-ingest", visible=app.uploads)
             result = gr.Markdown(elem_id="pp-ingest-result")
 
         inputs = [question, chatbot, since, until, issuers, langs]
@@ -198,20 +245,3 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 def launch_kwargs(host: str, port: int, auth) -> dict:
     return dict(server_name=host, server_port=port, auth=auth, max_file_size=MAX_UPLOAD, i18n=I18N,
                 css=CSS, head=HEAD, theme=gr.themes.Soft(), footer_links=[], show_error=False)
-
-
-def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, auth=None, generator: str = "llm") -> None:
-    """Open the index and serve the chat until interrupted (the model loads in the background)."""
-    assistant = Assistant.open(index_dir, generator=generator)
-    # Load the model while the page opens, so the first question does not pay for it.
-    threading.Thread(target=_warm_up, args=(assistant,), daemon=True).start()
-    demo = build_app(assistant)
-    print(f"Porte-parole: http://{host}:{port}  (index {Path(index_dir).resolve()}, generator {generator})", flush=True)
-    demo.queue(default_concurrency_limit=4).launch(**launch_kwargs(host, port, auth))
-
-
-def _warm_up(assistant: Assistant) -> None:
-    try:
-        assistant.generator.warm_up()
-    except Exception as exc:  # the first question will report it clearly and fall back
-        print(f"Porte-parole: the language model could not be preloaded: {exc}", flush=True)

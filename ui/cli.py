@@ -81,7 +81,9 @@ def cmd_search(args) -> int:
     idx = Index.open(args.index)
     hits = idx.search(args.query, k=args.k, filters=_filters(args), mode=args.mode, per_document=args.documents)
     if args.json:
-        print(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=2))
+        from assistant.schema import search_result
+
+        print(json.dumps(search_result(args.query, hits), ensure_ascii=False, indent=2))
         return EXIT_OK
     if not hits:
         print("No passage matches (check the filters).")
@@ -158,17 +160,37 @@ def cmd_ask(args) -> int:
     return EXIT_OK
 
 
-def cmd_serve(args) -> int:
-    from ui.app import serve
+def _credentials(value: str, where: str) -> tuple[str, str]:
+    from ingest import PorteParoleError
 
-    auth = None
+    user, sep, password = value.strip().partition(":")
+    if not sep or not user or not password:
+        raise PorteParoleError(f"{where} must be USER:PASSWORD")
+    return user, password
+
+
+def cmd_serve(args) -> int:
+    import os
+
+    from ui.api import Access
+    from ui.server import serve
+
+    credentials = None
     if args.auth:
-        user, sep, password = args.auth.partition(":")
-        if not sep or not user or not password:
-            print("porteparole: error: --auth must be USER:PASS", file=sys.stderr)
+        print("porteparole: warning: a password given with --auth is visible to other users in the process list; "
+              "prefer PORTEPAROLE_AUTH=user:password or --auth-file FILE", file=sys.stderr)
+        credentials = _credentials(args.auth, "--auth")
+    elif args.auth_file:
+        try:
+            credentials = _credentials(Path(args.auth_file).read_text(encoding="utf-8"), f"the first line of {args.auth_file}")
+        except OSError as exc:
+            print(f"porteparole: error: --auth-file {args.auth_file}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
-        auth = (user, password)
-    serve(args.index, host=args.host, port=args.port, auth=auth, generator=args.generator)
+    elif os.environ.get("PORTEPAROLE_AUTH"):
+        credentials = _credentials(os.environ["PORTEPAROLE_AUTH"], "PORTEPAROLE_AUTH")
+    access = Access(credentials=credentials, token=os.environ.get("PORTEPAROLE_API_TOKEN") or None)
+    serve(args.index, host=args.host, port=args.port, access=access, generator=args.generator,
+          uploads=not args.read_only, allow_open=args.no_auth)
     return EXIT_OK
 
 
@@ -231,12 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filter_options(p)
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("serve", help="open the chat in the browser",
-                       description="Start the web chat (Gradio) over an index. Binds to 127.0.0.1 unless --host says otherwise.")
+    p = sub.add_parser("serve", help="open the chat in the browser, and the JSON API",
+                       description="Start the web chat (Gradio) and the JSON HTTP API (/api, documented at /api/docs) "
+                                   "over an index, on one port. Binds to 127.0.0.1 unless --host says otherwise; "
+                                   "beyond this machine, credentials are required unless --no-auth.",
+                       epilog="Credentials: PORTEPAROLE_AUTH=user:password (or --auth-file) protects the chat and the "
+                              "API (HTTP basic); PORTEPAROLE_API_TOKEN=... also lets scripts call the API with "
+                              "'Authorization: Bearer ...'.")
     p.add_argument("--index", required=True, metavar="DIR")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--auth", metavar="USER:PASS", help="require this username and password")
+    p.add_argument("--auth-file", metavar="FILE", help="a file whose first line is USER:PASSWORD")
+    p.add_argument("--auth", metavar="USER:PASS", help="credentials on the command line (visible in ps: prefer the environment)")
+    p.add_argument("--no-auth", action="store_true", help="serve beyond 127.0.0.1 without credentials (anyone reaching it can ask and upload)")
+    p.add_argument("--read-only", action="store_true", help="no uploads: neither the chat's Index tab nor POST /api/ingest")
     p.add_argument("--generator", choices=["llm", "extractive"], default="llm")
     p.set_defaults(func=cmd_serve)
 

@@ -79,7 +79,7 @@ def _inferred(doc, name: str, lang: str) -> str:
 
 
 def _title(title: str, doc, fallback: str, lang: str) -> str:
-    return f'<span class="pp-title">{html.escape(title or fallback)}</span>' + _inferred(doc, "title", lang)
+    return f'<span class="pp-title">{html.escape(title or fallback)}{_inferred(doc, "title", lang)}</span>'
 
 
 def _meta(doc, lang: str) -> str:

@@ -1,0 +1,120 @@
+"""The JSON schema of what Porte-parole returns: answers, citations, hits, search results, documents.
+
+One schema for every consumer: ``Answer.to_dict()`` / ``Hit.to_dict()`` produce it, the CLI's
+``--json`` prints it, the HTTP API returns it and publishes it in its OpenAPI description
+(``/api/docs``), and the tests validate real outputs against these models (unknown fields are
+errors). ``schema_version`` changes when a field changes meaning or disappears.
+
+Example:
+    >>> from assistant.schema import AnswerModel
+    >>> AnswerModel.model_json_schema()["properties"]["schema_version"]["const"]
+    1
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from index import SCHEMA_VERSION
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DocumentMetadataModel(_Strict):
+    """A document's metadata; ``origin`` says how each field was found (see ``ingest.ORIGINS``)."""
+
+    doc_id: str
+    title: str = Field(description="the communiqué's title; when origin.title is 'derived', its first sentence")
+    date: str = Field(description="ISO 8601: YYYY-MM-DD, or YYYY-MM / YYYY; '' when unknown")
+    issuer: str = Field(description="who issued it; '' when unknown")
+    lang: str = Field(description="fr or en ('' when unknown)")
+    source: str = Field(description="the file it was read from")
+    url: str
+    origin: dict[str, str] = Field(description="field -> file | text | speaker | derived | detected | flag | folder | set")
+    content_hash: str
+
+
+class DocumentModel(DocumentMetadataModel):
+    """``GET /api/documents/{doc_id}``: metadata and the full text (offsets of hits and citations index it)."""
+
+    schema_version: Literal[SCHEMA_VERSION]
+    text: str
+
+
+class ChunkModel(_Strict):
+    chunk_id: str
+    ordinal: int
+    text: str = Field(description="exactly document.text[char_start:char_end]")
+    char_start: int
+    char_end: int
+
+
+class HitModel(_Strict):
+    """A retrieved passage and the scores that ranked it."""
+
+    rank: int
+    doc_id: str
+    score: float
+    dense_score: float | None
+    lexical_score: float | None
+    chunk: ChunkModel
+    document: DocumentMetadataModel
+
+
+class CitationModel(_Strict):
+    """Source [n] of an answer: ``quote`` is exactly ``document.text[char_start:char_end]``."""
+
+    n: int
+    doc_id: str
+    title: str
+    date: str
+    issuer: str
+    lang: str
+    source: str
+    url: str
+    quote: str
+    char_start: int
+    char_end: int
+
+
+class AnswerModel(_Strict):
+    """An answer with its citations, or a refusal (``refused``; ``refusal_reason`` says why)."""
+
+    schema_version: Literal[SCHEMA_VERSION]
+    question: str
+    standalone_question: str = Field(description="the question as searched (a follow-up rewritten to stand alone)")
+    text: str = Field(description="the answer with [n] markers, in the question's language")
+    language: str
+    refused: bool
+    refusal_reason: str
+    best_similarity: float
+    answer_type: str
+    confidence: float | None
+    signals: dict[str, float]
+    generator: str
+    citations: list[CitationModel]
+    hits: list[HitModel]
+    timings: dict[str, float] = Field(description="seconds since the question arrived, at the end of each stage")
+    raw_text: str = Field(description="the generator's unchecked draft (for debugging; never show it as the answer)")
+
+
+class SearchResultModel(_Strict):
+    """``porteparole search --json`` and ``POST /api/search``."""
+
+    schema_version: Literal[SCHEMA_VERSION]
+    query: str
+    hits: list[HitModel]
+
+
+def search_result(query: str, hits) -> dict:
+    """The JSON form of a search (:class:`SearchResultModel`)."""
+    return {"schema_version": SCHEMA_VERSION, "query": query, "hits": [hit.to_dict() for hit in hits]}
+
+
+def document_record(document) -> dict:
+    """The JSON form of a whole document (:class:`DocumentModel`)."""
+    return {"schema_version": SCHEMA_VERSION, **document.to_dict()}
