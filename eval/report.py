@@ -56,6 +56,26 @@ def answer_rows(report: dict) -> list[tuple[str, str, dict]]:
     return rows
 
 
+METADATA_COLUMNS = ("n", "title_usable", "title_word_overlap", "issuer_right", "issuer_wrong", "issuer_missing",
+                    "issuer_precision", "issuer_invented")
+
+
+def metadata_rows(report: dict) -> list[tuple[str, str, dict]]:
+    return [(dataset, half, metrics) for dataset, halves in report.get("metadata", {}).items()
+            for half, metrics in halves.items() if half in ("tune", "report", "all")]
+
+
+def metadata_lines(report: dict) -> list[str]:
+    rows = metadata_rows(report)
+    if not rows:
+        return []
+    lines = ["## Titles and issuers from the text alone", "",
+             "| set | half | " + " | ".join(METADATA_COLUMNS) + " |", "|---|---|" + "---|" * len(METADATA_COLUMNS)]
+    lines += [f"| {dataset} | {half} | " + " | ".join(_fmt(metrics.get(c)) for c in METADATA_COLUMNS) + " |"
+              for dataset, half, metrics in rows]
+    return lines + [""]
+
+
 def markdown(report: dict) -> str:
     lines = ["# Porte-parole evaluation report", "",
              f"Data: `{report['data']}` · seed {report['seed']} · PIAF answer sample {report['sample']} (×4 for extractive) · "
@@ -72,6 +92,7 @@ def markdown(report: dict) -> str:
     if ingest:
         lines += [f"Ingest of the Swiss corpus: {ingest['chunks']} passages, {ingest['embedded']} embedded this run"
                   + (f" at {ingest['chunks_per_s']:.1f} passages/s" if ingest.get("chunks_per_s") else " (all from the embedding cache)"), ""]
+    lines += metadata_lines(report)
     lines += ["## Answers", "", "| generator | set | " + " | ".join(ANSWER_COLUMNS) + " |", "|---|---|" + "---|" * len(ANSWER_COLUMNS)]
     for generator, dataset, summary in answer_rows(report):
         lines.append(f"| {generator} | {dataset} | " + " | ".join(_fmt(summary.get(c)) for c in ANSWER_COLUMNS) + " |")
@@ -131,6 +152,10 @@ def print_table(report: dict, flat: dict) -> None:
     print("\nRetrieval" + " " * 31 + "  ".join(f"{c:>9}" for c in RETRIEVAL_COLUMNS))
     for dataset, method, group, metrics in retrieval_rows(report):
         print(f"  {dataset:6} {method:12} {group:8} n={metrics.get('n', 0):<4}" + "  ".join(f"{_fmt(metrics.get(c)):>9}" for c in RETRIEVAL_COLUMNS))
+    if metadata_rows(report):
+        print("\nTitles and issuers" + " " * 13 + "  ".join(f"{c[:10]:>10}" for c in METADATA_COLUMNS[1:]))
+        for dataset, half, metrics in metadata_rows(report):
+            print(f"  {dataset:6} {half:8} n={metrics['n']:<4}     " + "  ".join(f"{_fmt(metrics.get(c)):>10}" for c in METADATA_COLUMNS[1:]))
     short = ("correct", "correct_and_cited", "answer_language_accuracy", "refusal_recall", "false_refusal_rate",
              "citation_precision", "quote_verbatim_rate", "latency_p50_s")
     print("\nAnswers" + " " * 22 + "  ".join(f"{c[:10]:>10}" for c in short))

@@ -14,9 +14,14 @@ import tomllib
 from pathlib import Path
 
 from .data import SAMPLE_CORPUS, load_eval_data, load_seed_questions, seeded_sample
+from .metadata_eval import metadata_section
 from .metrics import __doc__ as METRIC_DEFINITIONS
 
 THRESHOLDS = Path(__file__).with_name("thresholds.toml")
+
+
+#: The parts of the eval, all run by default.
+DEFAULT_SETS = "retrieval,metadata,seeds,piaf,journalists"
 
 
 def _progress(total: int, desc: str):
@@ -116,6 +121,12 @@ def flatten(report: dict) -> dict[str, float]:
                 for name, value in metrics.items():
                     if isinstance(value, (int, float)):
                         flat[f"retrieval.{dataset}.{method}.{group}.{name}"] = float(value)
+    for dataset, halves in report.get("metadata", {}).items():
+        for half, metrics in halves.items():
+            if isinstance(metrics, dict):
+                for name, value in metrics.items():
+                    if isinstance(value, (int, float)):
+                        flat[f"metadata.{dataset}.{half}.{name}"] = float(value)
     for generator, section in report.get("answers", {}).items():
         for dataset, content in section.items():
             if isinstance(content, dict) and "summary" in content:
@@ -140,9 +151,9 @@ def check_thresholds(flat: dict[str, float], thresholds: dict) -> list[str]:
 
 
 def _part_of(threshold_key: str) -> str:
-    """Which part of the eval measures a threshold: ``retrieval``, ``seeds``, ``piaf`` or ``journalists``."""
-    if threshold_key.startswith("retrieval."):
-        return "retrieval"
+    """Which part of the eval measures a threshold: ``retrieval``, ``metadata``, ``seeds``, ``piaf`` or ``journalists``."""
+    if threshold_key.startswith(("retrieval.", "metadata.")):
+        return threshold_key.split(".")[0]
     dataset = threshold_key.split(".")[2]
     return "journalists" if dataset.startswith("journalists") else dataset
 
@@ -172,8 +183,9 @@ def run_from_cli(args) -> int:
     started = time.perf_counter()
     report: dict = {"data": str(data.root), "sample": sample, "seed": 42, "generators": generators,
                     "definitions": METRIC_DEFINITIONS}
-    sets = {part.strip() for part in getattr(args, "sets", "retrieval,seeds,piaf,journalists").split(",") if part.strip()}
+    sets = {part.strip() for part in getattr(args, "sets", DEFAULT_SETS).split(",") if part.strip()}
     report["retrieval"] = retrieval_section(data, indexes) if "retrieval" in sets else {}
+    report["metadata"] = metadata_section(data) if "metadata" in sets else {}
     report["answers"] = {}
     for generator in generators:
         # The extractive generator is cheap: it gets four times the PIAF sample.

@@ -193,10 +193,10 @@ _SPEAKS = (
     r"(?:a|ont|has|have)\s+(?:annoncé|décidé|adopté|approuvé|présenté|publié|lancé|nommé|désigné|"
     r"informé|confirmé|signé|pris acte|mis en consultation|"
     r"announced|decided|adopted|approved|presented|published|launched|appointed|confirmed|signed|"
-    r"taken note|opened)\b"
+    r"taken note|opened|welcomed|salué)\b"
     r"|(?:annonce|décide|adopte|approuve|présente|publie|lance|informe|communique|"
     r"announced|decided|adopted|approved|presented|published|launched|appointed|announces|decides|"
-    r"adopts|approves|presents|publishes|launches|informs)\b"
+    r"adopts|approves|presents|publishes|launches|informs|welcomes|salue)\b"
 )
 # "<Org head> <name words, at most 8> [(ACRONYM)] [,] <announcing verb>"; every repetition is
 # bounded, so the search stays linear in the scanned text.
@@ -213,6 +213,33 @@ _SPEAKER = re.compile(
     rf"(?:[ \t]+\(([A-Z][A-Za-z]{{1,9}})\))?,?[ \t]+(?:{_SPEAKS})",
 )
 _LEADING_ARTICLE = re.compile(r"^(?:(?:la|le|les|l['’]|the|on|en|au|à|in)\s*)+", re.IGNORECASE)
+
+
+# A byline that opens the text with the issuer's acronym: "(OFS) – Les indicateurs…",
+# "Berne, 12.03.2019 (FSO) - The …".
+_BYLINE = re.compile(r"^\W{0,3}(?:[A-ZÀ-Ý][\w .'’-]{0,40},[ \t]*[\d.]{6,10}[ \t]*)?\(([A-Z]{2,8})\)[ \t]*[-–—]")
+
+
+def find_byline(text: str) -> str:
+    """The issuer of a byline that opens the text with an acronym, spelled out where the text
+    does ("l'Office fédéral de la statistique (OFS)"), else the acronym; ``""`` without a byline.
+
+    Example:
+        >>> find_byline("(OFS) – L'indice établi par l'Office fédéral de la statistique (OFS) a reculé.")
+        'Office fédéral de la statistique (OFS)'
+        >>> find_byline("(FSO) – Prices fell.")
+        'FSO'
+    """
+    match = _BYLINE.match(text[:200])
+    if not match:
+        return ""
+    acronym = match.group(1)
+    spelled = re.search(rf"((?:[A-ZÀ-Ý][\w’-]*[ \t]+){{0,3}}(?<![\w])(?:{_ORG_HEADS})\b(?:[ \t]+[\w'’-]+){{0,8}}?)"
+                        rf"[ \t]+\({acronym}\)", text[match.end():match.end() + SPEAKER_SCAN_CHARS])
+    if not spelled:
+        return acronym
+    name = re.sub(r"^[^A-ZÀ-Ý]*", "", _LEADING_ARTICLE.sub("", spelled.group(1).strip()))
+    return f"{name} ({acronym})"
 
 
 def find_from_line(text: str) -> str:

@@ -15,7 +15,7 @@ from .document import Document
 from .errors import LoadError
 from .language import detect_language
 from .loaders import READERS, SUPPORTED_SUFFIXES, Extracted, JsonlProblem, iter_jsonl
-from .metadata import derive_title, find_from_line, find_issuer, find_publication_date, find_speaker, parse_date
+from .metadata import derive_title, find_byline, find_from_line, find_issuer, find_publication_date, find_speaker, parse_date
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def build_document(
     """Fill whatever the format did not give from the text itself, and record how each field was found.
 
     Title: the file's (a heading, HTML/PDF/DOCX title, JSONL field), else the first sentence
-    (``derived``). Issuer: the file's, else a ``From:`` line or a press-service signature
-    (``text``), else the organisation speaking in the first sentence (``speaker``), else
+    (``derived``). Issuer: the file's, else a ``From:`` line, an opening byline "(OFS) –" or a
+    press-service signature (``text``), else the organisation speaking in the first sentence (``speaker``), else
     ``issuer_fallback`` (the ``--issuer`` option or the sub-folder: ``fallback_origin``).
     Nothing else is guessed: a field not found stays empty.
     """
@@ -121,7 +121,7 @@ def build_document(
     ])
     issuer, issuer_origin = _first_found([
         (extracted.issuer, "file"),
-        (find_from_line(text) or find_issuer(text), "text"),
+        (find_from_line(text) or find_byline(text) or find_issuer(text), "text"),
         (find_speaker(text), "speaker"),
         (issuer_fallback, fallback_origin),
     ])

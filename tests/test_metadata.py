@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from index import Index, ingest_paths
@@ -118,3 +120,35 @@ def test_two_writers_keep_each_others_documents(tmp_path, fake_embedder):
     Index.open(index_dir, fake_embedder).update([Document(doc_id="cli", text="Communiqué de la nuit. " * 10)], progress=False)
     stale.update([Document(doc_id="upload", text="Communiqué téléversé. " * 10)], progress=False)
     assert set(Index.open(index_dir, fake_embedder).documents) == {"first", "cli", "upload"}
+
+
+def test_byline_acronym_is_spelled_out_from_the_text():
+    from ingest.metadata import find_byline
+
+    assert find_byline("(FSO) – The index calculated by the Swiss Federal Statistical Office (FSO) fell.") == \
+        "Swiss Federal Statistical Office (FSO)"
+    assert find_byline("Berne, 12.03.2019 (OFS) – Les prix ont baissé.") == "OFS"
+    assert find_byline("Les prix (OFS) – ont baissé.") == ""
+
+
+def test_metadata_eval_counts_right_wrong_missing_and_invented(tmp_path):
+    from eval.data import load_eval_data
+    from eval.metadata_eval import metadata_section, same_organisation
+
+    assert same_organisation("Federal Council", "The Federal Council")
+    assert same_organisation("Office fédéral de la communication (OFCOM)", "Office fédéral de la communication")
+    assert not same_organisation("World Bank", "State Secretariat for Economic Affairs")
+    rows = [
+        {"doc_id": "a-fr", "release_id": "1", "title": "Le Conseil fédéral adopte le message", "issuer": "Conseil fédéral",
+         "text": "Le Conseil fédéral a adopté le message sur le budget. Suite du texte."},
+        {"doc_id": "b-en", "release_id": "2", "title": "Loans", "issuer": "State Secretariat for Economic Affairs",
+         "text": "The World Bank has approved new loans for the region. More."},
+        {"doc_id": "c-en", "release_id": "3", "title": "Weather", "issuer": "Federal Office of Meteorology",
+         "text": "It was a warm summer across the country this year."},
+    ]
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    summary = metadata_section(load_eval_data(tmp_path))["swiss"]["all"]
+    assert summary["n"] == 3 and summary["title_usable"] == 1.0
+    assert abs(summary["issuer_right"] - 1 / 3) < 1e-9 and abs(summary["issuer_wrong"] - 1 / 3) < 1e-9
+    assert summary["issuer_precision"] == 0.5 and summary["issuer_invented"] == 0.0

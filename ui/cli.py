@@ -279,9 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", choices=["llm", "extractive"], default="llm")
     p.add_argument("--out", metavar="DIR", default="eval-out", help="where to write the report (default eval-out)")
     p.add_argument("--ci", action="store_true", help="the CI configuration: full retrieval set, both generators, thresholds enforced")
-    p.add_argument("--sets", default="retrieval,seeds,piaf,journalists", metavar="LIST",
-                   help="comma-separated parts to run (default all): retrieval, seeds, piaf, journalists "
-                        "(the Swiss journalist questions); thresholds of parts not run are not checked")
+    p.add_argument("--sets", default="retrieval,metadata,seeds,piaf,journalists", metavar="LIST",
+                   help="comma-separated parts to run (default all): retrieval, metadata (titles and issuers "
+                        "found from the text alone), seeds, piaf, journalists (the Swiss journalist questions); "
+                        "thresholds of parts not run are not checked")
     p.set_defaults(func=cmd_eval)
     return parser
 
