@@ -164,8 +164,12 @@ def test_credentials_protect_the_api_and_the_chat(serve, monkeypatch):
 
 
 def test_serving_beyond_loopback_needs_credentials_or_no_auth(tmp_path):
+    from ui.api import Access
     from ui.server import UnsafeServeError, is_loopback, serve
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
     with pytest.raises(UnsafeServeError, match="--no-auth"):
         serve(tmp_path / "idx", host="0.0.0.0", generator="extractive")
+    # A token protects the API, not the chat: still refused.
+    with pytest.raises(UnsafeServeError, match="PORTEPAROLE_AUTH"):
+        serve(tmp_path / "idx", host="0.0.0.0", access=Access(token="t0ken"), generator="extractive")

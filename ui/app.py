@@ -17,7 +17,7 @@ from assistant import Assistant, InvalidQuestionError
 from index import Index, IndexError_, SearchFilters, ingest_paths
 from ingest import SUPPORTED_SUFFIXES, detect_language
 
-from .render import CSS, HEAD, answer_markdown, draft_markdown, sources_panel
+from .render import answer_markdown, draft_markdown, sources_panel
 
 MAX_UPLOAD = "20mb"
 MAX_UPLOAD_FILES = 50
@@ -240,8 +240,3 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
         ingest_button.click(app.upload, files, [result, summary, issuers], concurrency_limit=1)
     demo.chat_app = app
     return demo
-
-
-def launch_kwargs(host: str, port: int, auth) -> dict:
-    return dict(server_name=host, server_port=port, auth=auth, max_file_size=MAX_UPLOAD, i18n=I18N,
-                css=CSS, head=HEAD, theme=gr.themes.Soft(), footer_links=[], show_error=False)

@@ -17,7 +17,8 @@ from assistant import Assistant
 from ingest import PorteParoleError
 
 from .api import Access, build_api
-from .app import CSS, HEAD, I18N, MAX_UPLOAD, ChatApp, build_app
+from .app import I18N, MAX_UPLOAD, ChatApp, build_app
+from .render import CSS, HEAD
 
 #: Requests the chat answers at once; more wait in Gradio's queue.
 CHAT_CONCURRENCY = 4
@@ -63,10 +64,11 @@ def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, access: Access =
     """
     import uvicorn
 
-    if not is_loopback(host) and access.open and not allow_open:
+    # A bearer token protects the API only; the chat needs a user and password.
+    if not is_loopback(host) and access.credentials is None and not allow_open:
         raise UnsafeServeError(
-            f"--host {host} makes the chat and the API reachable from other machines without a password. "
-            "Set PORTEPAROLE_AUTH=user:password (or PORTEPAROLE_API_TOKEN), or pass --no-auth if that is intended.")
+            f"--host {host} makes the chat reachable from other machines without a password. "
+            "Set PORTEPAROLE_AUTH=user:password (or use --auth-file), or pass --no-auth if that is intended.")
     chat = ChatApp(Assistant.open(index_dir, generator=generator), uploads=uploads)
     if generator == "llm":
         # Load the model while the page opens, so the first question does not pay for it.
@@ -75,7 +77,10 @@ def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, access: Access =
     app = create_server(chat, access)
     print(f"Porte-parole: http://{host}:{port}  (chat; JSON API at /api, its documentation at /api/docs)\n"
           f"  index {Path(index_dir).resolve()}, generator {generator}, uploads {'on' if uploads else 'off'}, "
-          f"{'open to anyone who can connect' if access.open else 'credentials required'}", flush=True)
+          + ("credentials required" if access.credentials else
+             "API token required, chat open" if access.token else
+             "no credentials: only this machine can connect" if is_loopback(host) else
+             "no credentials: open to anyone who can connect (--no-auth)"), flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
