@@ -249,7 +249,6 @@ class Assistant:
             translated = None  # the quote stays verified in its own language
         if not translated:
             return offer
-        doc = source.hit.document
-        if unsupported_facts(translated, f"{source.hit.chunk.text} {doc.title} {doc.date}", turn.standalone):
+        if unsupported_facts(translated, source.hit.supporting_text, turn.standalone):
             return None
         return self._quoting(source, translated, prompts.TRANSLATED_LEAD[turn.language])

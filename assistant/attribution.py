@@ -125,7 +125,7 @@ def attribute(
         if scored and best_score >= support_min:
             best = candidates[scored[0][1]]
             # Facts are checked against the whole retrieved passage the sentence belongs to.
-            context = best.hit.chunk.text + " " + best.hit.document.title + " " + best.hit.document.date
+            context = best.hit.supporting_text
             missing = unsupported_facts(sentence, context, question)
             if missing:
                 # Another candidate (e.g. the one the model cited) may hold the facts.
@@ -133,7 +133,7 @@ def attribute(
                     other = candidates[i]
                     if score < support_min:
                         break
-                    other_context = other.hit.chunk.text + " " + other.hit.document.title + " " + other.hit.document.date
+                    other_context = other.hit.supporting_text
                     if not unsupported_facts(sentence, other_context, question):
                         best, best_score, missing = other, score, []
                         break

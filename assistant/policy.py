@@ -117,8 +117,7 @@ def signals(evidence: Evidence, *, not_found: bool, draft_problem_found: bool, a
     top = ranked[0] if ranked else None
     source_rows = [i for i, s in enumerate(evidence.sentences) if any(s is src for src in sources)]
     source_relevance = max((float(evidence.relevance[i]) for i in source_rows), default=0.0)
-    context = " ".join(
-        f"{s.hit.chunk.text} {s.hit.document.title} {s.hit.document.date}" for s in sources)
+    context = " ".join(s.hit.supporting_text for s in sources)
     plain = re.sub(r"\[\d+\]", "", answer_text)
     return {
         "relevance": evidence.best_relevance,

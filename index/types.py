@@ -54,6 +54,11 @@ class Hit:
     def doc_id(self) -> str:
         return self.chunk.doc_id
 
+    @property
+    def supporting_text(self) -> str:
+        """What a claim citing this passage may rely on: the passage, its document's stated title and date."""
+        return f"{self.chunk.text} {self.document.stated('title')} {self.document.date}"
+
     def to_dict(self) -> dict:
         """The JSON form (``assistant.schema.HitModel``); the document's text is left out."""
         doc = self.document
