@@ -41,6 +41,9 @@ _ISSUER_HEADERS = re.compile(
     r"communiqué publié par|issued by|source\s*:)\b(.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
+# A text repeating "Service de presse" lines is not a communiqué with that many signatures:
+# looking at a few keeps the search linear.
+MAX_ISSUER_HEADERS = 20
 # Lines of a signature block that are contact details, not the issuer's name or address.
 _CONTACT_LINE = re.compile(r"(@|https?://|www\.|\.fr\b|\.com\b|\.ch\b|\btél|\btel\b|\bphone\b|\+?\d[\d .]{7,})", re.IGNORECASE)
 
@@ -133,12 +136,14 @@ def find_issuer(text: str) -> str:
     Returns the signature's header plus the address lines that follow it (up to the first contact
     detail such as a phone number or web address), or ``""`` when the text has no such block.
     """
-    for match in _ISSUER_HEADERS.finditer(text):
+    for examined, match in enumerate(_ISSUER_HEADERS.finditer(text)):
+        if examined >= MAX_ISSUER_HEADERS:
+            break
         header = _clean_inline(match.group(1) + match.group(2))
         if header.lower().startswith("source") and len(header) > 8:
             return header.split(":", 1)[1].strip() or ""
         parts = [header.rstrip(":")]
-        following = text[match.end():].split("\n")
+        following = text[match.end():match.end() + 2000].split("\n")
         for line in following[1:6]:
             line = _clean_inline(line)
             if not line:
@@ -161,13 +166,28 @@ def strip_markup(raw_text: str) -> str:
     Quotes are later checked verbatim against this text, so it must read as prose.
     """
     text = unicodedata.normalize("NFC", raw_text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    # Every pattern here is linear in the text: a link's text stops at the next bracket and its
+    # target at the next parenthesis or space ("[a" * 20,000 took seconds with unbounded ones).
+    text = re.sub(r"\[([^\[\]\n]{0,500})\]\([^()\s]{0,2000}\)", r"\1", text)
     text = re.sub(r"^\s{0,3}#{1,6}\s+", "", text, flags=re.MULTILINE)
     text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text, flags=re.DOTALL)
     text = re.sub(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])", r"\1", text)
-    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = strip_line_ends(text)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return text.strip()
+
+
+def strip_line_ends(text: str) -> str:
+    r"""Spaces, tabs and no-break spaces at the ends of lines removed, in linear time.
+
+    (``re.sub(r"[ \t]+\n", ...)`` retries at every space of a long run without a newline: a
+    million spaces took minutes.)
+
+    Example:
+        >>> strip_line_ends("a  \nb\t\n c")
+        'a\nb\n c'
+    """
+    return "\n".join(line.rstrip(" \t\u00a0") for line in text.split("\n"))
 
 
 # --------------------------------------------------------------------------- inferred metadata

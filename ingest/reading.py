@@ -14,6 +14,7 @@ from typing import Iterable, Iterator
 from .document import Document
 from .errors import LoadError
 from .language import detect_language
+from .limits import within_limits
 from .loaders import READERS, SUPPORTED_SUFFIXES, Extracted, JsonlProblem, iter_jsonl
 from .metadata import derive_title, find_byline, find_from_line, find_issuer, find_publication_date, find_speaker, parse_date
 
@@ -36,6 +37,15 @@ class ReadReport:
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    #: Documents ingested but cut to the caps of :mod:`ingest.limits` (source: what was cut).
+    cuts: list[Problem] = field(default_factory=list)
+
+    def add(self, doc: Document) -> None:
+        """Keep ``doc``, cut to the caps (reported in :attr:`cuts`)."""
+        doc, cuts = within_limits(doc)
+        if cuts:
+            self.cuts.append(Problem(doc.doc_id, "; ".join(cuts)))
+        self.documents.append(doc)
     files_seen: int = 0
 
     def missing_metadata(self) -> dict[str, list[str]]:
@@ -166,11 +176,11 @@ def read_documents(paths: Iterable[str | os.PathLike], *, issuer: str = "", prog
                         report.problems.append(Problem(f"{file}:{item.line_number}", item.reason))
                         continue
                     doc_id = item.doc_id or f"{file.stem}-{item.line_number}"
-                    report.documents.append(build_document(item, doc_id=doc_id, source=source, issuer_fallback=fallback,
+                    report.add(build_document(item, doc_id=doc_id, source=source, issuer_fallback=fallback,
                                                                fallback_origin=fallback_origin))
             else:
                 extracted = READERS[suffix](file)
-                report.documents.append(build_document(extracted, doc_id=file.stem, source=source, issuer_fallback=fallback,
+                report.add(build_document(extracted, doc_id=file.stem, source=source, issuer_fallback=fallback,
                                                    fallback_origin=fallback_origin))
         except LoadError as exc:
             report.problems.append(Problem(str(file), exc.reason))

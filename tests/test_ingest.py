@@ -149,3 +149,55 @@ def test_bad_files_are_skipped_with_reasons_and_batch_continues(tmp_path):
     assert "docx" in reasons["broken.docx"]
     assert "no such file" in reasons["missing.txt"]
     assert "unsupported" in reasons["notes.odt"]
+
+
+def _read_seconds(path) -> float:
+    import time
+
+    started = time.perf_counter()
+    report = read_documents([path])
+    elapsed = time.perf_counter() - started
+    assert not any("could not be parsed" in p.reason for p in report.problems), report.problems
+    return elapsed
+
+
+def test_pathological_texts_read_in_linear_time(tmp_path):
+    """Each hostile 400 KB text reads within a small factor of a normal communiqué of that size.
+
+    A ratio measured in the same process, not a time limit: before the fix, "[a" * 20,000 alone
+    took seconds and grew fourfold when doubled.
+    """
+    size = 400_000
+    paragraph = ("Le Conseil municipal a adopté le budget 2025, qui prévoit 12,5 millions d'euros pour la "
+                 "rénovation de la bibliothèque centrale.\n\n")
+    files = {
+        "normal.txt": "Communiqué de presse\n\n" + paragraph * (size // len(paragraph)),
+        "brackets.md": "[a" * (size // 2),
+        "spaces.txt": "Début. " + " " * size + "fin.",
+        "one-line.txt": "mot " * (size // 4),
+        "stars.md": "**a" * (size // 3),
+        "signatures.txt": "Service de presse\n@\n" * (size // 20),
+        "nested.html": "<html><body>" + "<blockquote>x " * 50_000 + "</body></html>",
+        "list.html": "<html><body>" + "<li>x " * (size // 6) + "</body></html>",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    read_documents([tmp_path / "normal.txt"])  # language model and regexes loaded once
+    baseline = min(_read_seconds(tmp_path / "normal.txt") for _ in range(3))
+    ratios = {name: _read_seconds(tmp_path / name) / baseline for name in files if name != "normal.txt"}
+    print({name: round(ratio, 1) for name, ratio in ratios.items()})
+    assert max(ratios.values()) < 40, ratios
+
+
+def test_oversized_fields_are_cut_and_reported(tmp_path):
+    from ingest.limits import MAX_TEXT_CHARS, MAX_TITLE_CHARS
+
+    record = {"doc_id": "big", "title": "Titre " * 100_000, "issuer": "X" * 10_000, "url": "https://e.x/" + "a" * 5000,
+              "text": ("Une phrase du communiqué. " * 20 + "\n\n") * 2000, "lang": "fr"}
+    (tmp_path / "bulk.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    report = read_documents([tmp_path / "bulk.jsonl"])
+    doc = report.documents[0]
+    assert len(doc.title) <= MAX_TITLE_CHARS + 1 and doc.title.endswith("…")
+    assert len(doc.text) <= MAX_TEXT_CHARS and doc.text.endswith("communiqué.") and doc.url == ""
+    (cut,) = report.cuts
+    assert cut.source == "big" and "title cut" in cut.reason and "text cut" in cut.reason and "url dropped" in cut.reason

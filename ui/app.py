@@ -177,12 +177,13 @@ class ChatApp:
                 self.swap_index(result.index)
             problems = {Path(p.source.split(":")[0]).name: p.reason for p in result.read.problems}
             added, updated = set(result.update.added), set(result.update.updated)
+            cuts = {cut.source: cut.reason for cut in result.read.cuts}
             for path in kept:
                 if path.name in problems:
                     rows.append({"file": path.name, "status": "skipped", "reason": problems[path.name]})
                 else:
                     status = "added" if path.stem in added else "updated" if path.stem in updated else "unchanged"
-                    rows.append({"file": path.name, "status": status, "reason": ""})
+                    rows.append({"file": path.name, "status": status, "reason": cuts.get(path.stem, "")})
         rows += [{"file": path.name, "status": "refused", "reason": f"more than {MAX_UPLOAD_FILES} files at once"}
                  for path in files[MAX_UPLOAD_FILES:]]
         return rows

@@ -45,6 +45,8 @@ def cmd_ingest(args) -> int:
     read, update = result.read, result.update
     for problem in read.problems:
         print(f"skipped  {problem}", file=sys.stderr)
+    for cut in read.cuts:
+        print(f"cut      {cut}", file=sys.stderr)
     for doc_id, fields in read.missing_metadata().items():
         print(f"note     {doc_id}: not found in the text: {', '.join(fields)}", file=sys.stderr)
     for doc_id, inferred in read.inferred_metadata().items():
