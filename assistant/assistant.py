@@ -93,13 +93,17 @@ class Assistant:
 
     @property
     def index(self) -> Index:
-        return self._index
+        return self._snapshot[0]
 
     @index.setter
     def index(self, index: Index) -> None:
-        # A new index (after an upload) has new passages: sentence vectors are cached per index.
-        self._index = index
-        self.evidence_scorer = EvidenceScorer(index)
+        # One assignment swaps the index and its evidence scorer together: a question being
+        # answered keeps the pair it started with (an upload may swap them meanwhile).
+        self._snapshot = (index, EvidenceScorer(index))
+
+    @property
+    def evidence_scorer(self) -> EvidenceScorer:
+        return self._snapshot[1]
 
     # ------------------------------------------------------------------ search
     def search(self, question: str, k: int = 10, filters: SearchFilters | dict | None = None, **kwargs) -> list[Hit]:
@@ -137,14 +141,15 @@ class Assistant:
         turn = conversation.understand(question, history, self.generator)
         timings["rewrite"] = time.perf_counter() - started
 
+        index, scorer = self._snapshot  # one index generation for the whole answer
         try:
-            hits = self.search(turn.standalone, k=RETRIEVED_PASSAGES, filters=filters)
+            hits = index.search(turn.standalone, k=RETRIEVED_PASSAGES, filters=self._filters(filters))
         except InvalidQueryError as exc:
             raise InvalidQuestionError(str(exc)) from exc
         timings["retrieval"] = time.perf_counter() - started
         yield StreamEvent("sources", hits=hits)
 
-        evidence = self.evidence_scorer.score(turn.standalone, hits)
+        evidence = scorer.score(turn.standalone, hits)
         passages, passage_numbers = evidence.passages(self.prompt_sentences)
         request = GenerationRequest(
             question=turn.standalone, language=turn.language, passages=passages, system=prompts.SYSTEM_PROMPT,

@@ -17,6 +17,10 @@ from . import prompts
 from .errors import GeneratorUnavailableError, InvalidQuestionError, ModelFileError
 
 MAX_QUESTION_CHARS = 1000
+#: What is kept of the conversation a client sends (it comes from the browser or a script, and
+#: goes into the rewrite prompt): the last turns, each cut to a length.
+MAX_HISTORY_TURNS = 10
+MAX_HISTORY_TURN_CHARS = 4000
 
 _FOLLOW_UP = re.compile(
     r"^\s*(et|and|mais|but|also|aussi|puis|then)\b|\b(qu'en est-il|what about|how about|and for|et pour|"
@@ -48,9 +52,14 @@ def check_question(question) -> str:
 
 
 def normalise_history(history) -> list[tuple[str, str]]:
-    """Accept ``[(question, answer), ...]`` or chat messages ``[{"role", "content"}, ...]``."""
+    """Accept ``[(question, answer), ...]`` or chat messages ``[{"role", "content"}, ...]``.
+
+    Only the last :data:`MAX_HISTORY_TURNS` turns are kept, each text cut to
+    :data:`MAX_HISTORY_TURN_CHARS` characters.
+    """
     pairs: list[tuple[str, str]] = []
-    for item in history or []:
+    # A turn is at most two chat messages; older items are never looked at.
+    for item in list(history or [])[-2 * MAX_HISTORY_TURNS - 1:]:
         if isinstance(item, dict):
             content = item.get("content")
             if isinstance(content, list):
@@ -62,7 +71,8 @@ def normalise_history(history) -> list[tuple[str, str]]:
                 pairs[-1] = (pairs[-1][0], content)
         elif isinstance(item, (tuple, list)) and len(item) == 2:
             pairs.append((str(item[0] or ""), str(item[1] or "")))
-    return [(q, a) for q, a in pairs if q.strip()]
+    cut = MAX_HISTORY_TURN_CHARS
+    return [(q[:cut], a[:cut]) for q, a in pairs if q.strip()][-MAX_HISTORY_TURNS:]
 
 
 def question_language(question: str, history: list[tuple[str, str]]) -> str:

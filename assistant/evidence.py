@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -90,12 +91,14 @@ class EvidenceScorer:
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self._vectors: dict[tuple[str, int, int], np.ndarray] = {}
+        self._vectors: dict[bytes, np.ndarray] = {}
         self._lock = threading.Lock()
 
     def vectors_for(self, sentences: Sequence[SourceSentence]) -> np.ndarray:
         embedder = self.index.embedder
-        keys = [(s.doc_id, s.char_start, s.char_end) for s in sentences]
+        # Keyed by the sentence's text, not its position: a document replaced by an upload
+        # may have other text at the same offsets.
+        keys = [hashlib.blake2b(s.text.encode("utf-8"), digest_size=16).digest() for s in sentences]
         with self._lock:
             missing = [i for i, key in enumerate(keys) if key not in self._vectors]
         if missing:

@@ -9,6 +9,7 @@ from assistant.facts import number_values, unsupported_facts
 from assistant.prompts import NOT_FOUND, REFUSAL
 
 from conftest import FakeGenerator
+from ingest import Document
 
 TICKET = "Fares will be the same as during the day: a single ticket costs $2.75 and monthly passes are valid on night buses at no extra cost."
 
@@ -171,3 +172,26 @@ def test_generation_stops_after_the_answers_first_paragraph():
     assert not stops("Elle emploie 43 000 personnes [1].")
     assert not stops("Les domaines prévus :\n\n- l'aéronautique")
     assert not stops("Oui", prompt="Passage [1].\n\n")  # only the generated part counts
+
+
+def test_history_from_a_client_is_capped():
+    from assistant.conversation import MAX_HISTORY_TURN_CHARS, MAX_HISTORY_TURNS, normalise_history
+
+    messages = []
+    for i in range(10_000):
+        messages += [{"role": "user", "content": f"question {i} " + "x" * 10_000}, {"role": "assistant", "content": "y" * 10_000}]
+    pairs = normalise_history(messages)
+    assert len(pairs) == MAX_HISTORY_TURNS and pairs[-1][0].startswith("question 9999")
+    assert all(len(q) <= MAX_HISTORY_TURN_CHARS and len(a) <= MAX_HISTORY_TURN_CHARS for q, a in pairs)
+
+
+def test_sentence_vectors_are_cached_by_text_not_position(sample_index):
+    from assistant.evidence import EvidenceScorer
+    from assistant.sentences import SourceSentence
+
+    scorer = EvidenceScorer(sample_index)
+    hit = sample_index.search("night buses", k=1)[0]
+    first = SourceSentence(hit=hit, text="Les bus de nuit partent à minuit.", char_start=0, char_end=33)
+    other = SourceSentence(hit=hit, text="La bibliothèque ferme en juin.", char_start=0, char_end=33)
+    a, b = scorer.vectors_for([first]), scorer.vectors_for([other])
+    assert not (a == b).all()

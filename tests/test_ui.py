@@ -170,3 +170,4 @@ def test_real_models_in_the_browser(browser, tmp_path):
         assert page.locator("#pp-chat a.pp-cite").count() >= 1
     finally:
         server.stop()
+

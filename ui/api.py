@@ -39,9 +39,6 @@ from .app import MAX_UPLOAD_FILES, ChatApp
 
 #: Largest file accepted by ``POST /api/ingest`` (as in the chat's upload box).
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-#: The conversation a client may send with a question (older turns are dropped, long ones cut).
-MAX_HISTORY_TURNS = 10
-MAX_HISTORY_TURN_CHARS = 4000
 #: Seconds a client is asked to wait (``Retry-After``) while the model loads.
 RETRY_AFTER_SECONDS = 15
 
@@ -115,7 +112,8 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 
 
 def _history(turns: list[Turn]) -> list[tuple[str, str]]:
-    return [(t.question[:MAX_HISTORY_TURN_CHARS], t.answer[:MAX_HISTORY_TURN_CHARS]) for t in turns[-MAX_HISTORY_TURNS:]]
+    # Kept to the last turns, each cut, by assistant.conversation.normalise_history.
+    return [(t.question, t.answer) for t in turns]
 
 
 def _package_version() -> str:

@@ -6,7 +6,6 @@ browser's language (French or English); answers follow the question's language.
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 from pathlib import Path
@@ -17,7 +16,7 @@ from assistant import Assistant, InvalidQuestionError
 from index import Index, IndexError_, SearchFilters, ingest_paths
 from ingest import SUPPORTED_SUFFIXES, detect_language
 
-from .render import answer_markdown, draft_markdown, sources_panel
+from .render import answer_markdown, as_plain_text, draft_markdown, sources_panel
 
 MAX_UPLOAD = "20mb"
 MAX_UPLOAD_FILES = 50
@@ -55,7 +54,7 @@ EXAMPLES = [
 
 def _cell(text: str, inferred: bool = False) -> str:
     """Document text for a Markdown table cell: Markdown and HTML from documents are shown as text."""
-    text = re.sub(r"([\\`*_\[\]<>!#|~])", r"\\\1", (text or "—").replace("\n", " "))
+    text = as_plain_text((text or "—").replace("\n", " ")).replace("|", "\\|")
     return f"{text} *(?)*" if inferred and text != "—" else text
 
 
@@ -143,7 +142,10 @@ class ChatApp:
                 elif event.kind == "answer":
                     answer = event.answer
                     history[-1] = {"role": "assistant", "content": answer_markdown(answer)}
-                    panel = sources_panel(answer.language, answer.hits, answer, self.assistant.index.documents, turn=turn)
+                    # The documents the answer was made from, not the index's current ones
+                    # (an upload may have replaced them meanwhile): offsets stay true.
+                    documents = {hit.doc_id: hit.document for hit in answer.hits}
+                    panel = sources_panel(answer.language, answer.hits, answer, documents, turn=turn)
                     yield history, panel, answer.with_sources(), ""
         except (InvalidQuestionError, IndexError_) as exc:
             history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}

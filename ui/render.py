@@ -36,17 +36,34 @@ def _labels(lang: str) -> dict:
     return LABELS.get(lang, LABELS["en"])
 
 
+# Enough to stop links, images, emphasis and code; fewer escapes keep the chat's copy button clean.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]!])")
+
+
+def as_plain_text(text: str) -> str:
+    r"""Text from a document or the model, safe inside Markdown: HTML escaped and Markdown syntax
+    neutralised, so a communiqué's ``[link](…)`` or remote ``![](…)`` image is shown as written.
+
+    Example:
+        >>> print(as_plain_text("Voir ![x](https://e.x/i.png) <b>"))
+        Voir \!\[x\](https://e.x/i.png) &lt;b&gt;
+    """
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", html.escape(text))
+
+
 def answer_markdown(answer: Answer) -> str:
-    """The answer for the chat bubble: escaped text, each [n] a link to its source card."""
+    """The answer for the chat bubble: plain text, each [n] a link to its source card."""
     labels = _labels(answer.language)
-    text = html.escape(answer.text)
     if answer.refused:
-        return f"**{labels['refused']}.** {text}"
-    return re.sub(r"\[(\d+)\]", lambda m: f'<a href="#pp-src-{m.group(1)}" class="pp-cite">[{m.group(1)}]</a>', text)
+        return f"**{labels['refused']}.** {as_plain_text(answer.text)}"
+    parts = re.split(r"\[(\d+)\]", answer.text)
+    # re.split alternates text and the captured citation numbers.
+    return "".join(as_plain_text(part) if i % 2 == 0 else f'<a href="#pp-src-{part}" class="pp-cite">[{part}]</a>'
+                   for i, part in enumerate(parts))
 
 
 def draft_markdown(text: str, lang: str) -> str:
-    return f"{html.escape(text)}\n\n<span class='pp-draft'>({_labels(lang)['draft']})</span>"
+    return f"{as_plain_text(text)}\n\n<span class='pp-draft'>({_labels(lang)['draft']})</span>"
 
 
 def _paragraph_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -89,11 +106,21 @@ def _meta(doc, lang: str) -> str:
     return " · ".join([issuer] + [html.escape(p) for p in rest])
 
 
+#: Characters of the document shown on each side of a quote under "Show the whole communiqué":
+#: a card must stay small even for a document of megabytes (six cards each embedding it would not).
+FULL_TEXT_WINDOW = 20_000
+
+
+def _window(text: str, start: int, end: int) -> tuple[int, int]:
+    return max(0, start - FULL_TEXT_WINDOW), min(len(text), end + FULL_TEXT_WINDOW)
+
+
 def citation_card(citation: Citation, document_text: str, document, lang: str) -> str:
     labels = _labels(lang)
     lo, hi = _paragraph_bounds(document_text, citation.char_start, citation.char_end)
     context = _highlight(document_text, citation.char_start, citation.char_end, lo, hi)
-    full = _highlight(document_text, citation.char_start, citation.char_end, 0, len(document_text), f"pp-mark-{citation.n}")
+    full = _highlight(document_text, citation.char_start, citation.char_end,
+                      *_window(document_text, citation.char_start, citation.char_end), f"pp-mark-{citation.n}")
     title = _title(citation.title, document, citation.doc_id, lang)
     link = f' <a href="{html.escape(citation.url, quote=True)}" target="_blank" rel="noopener">↗</a>' if citation.url.startswith(("http://", "https://")) else ""
     return (
@@ -111,7 +138,8 @@ def hit_card(hit: Hit, lang: str, rank_label: str = "") -> str:
     doc = hit.document
     title = _title(doc.title, doc, hit.doc_id, lang)
     snippet = html.escape(" ".join(hit.chunk.text.split())[:360]) + ("…" if len(hit.chunk.text) > 360 else "")
-    full = _highlight(doc.text, hit.chunk.char_start, hit.chunk.char_end, 0, len(doc.text), f"pp-hit-{hit.rank}")
+    full = _highlight(doc.text, hit.chunk.char_start, hit.chunk.char_end,
+                      *_window(doc.text, hit.chunk.char_start, hit.chunk.char_end), f"pp-hit-{hit.rank}")
     return (
         f'<div class="pp-card pp-hit">'
         f'<div class="pp-card-head"><span class="pp-num pp-num-hit">{rank_label or hit.rank}</span>{title}</div>'
