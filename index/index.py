@@ -195,6 +195,24 @@ class Index:
             self._rebuild(docs, changed, report, progress)
         return report
 
+    @classmethod
+    def rebuild(cls, index_dir: str | os.PathLike, embedder: Embedder | None = None, *, progress: bool = True) -> "Index":
+        """Write a new generation from the stored documents: chunks and vectors made again.
+
+        For an index whose current generation is damaged (the readable previous one is used) or
+        after a change of chunking. Vectors come from the embedding cache when they are there.
+
+        Example:
+            >>> Index.rebuild("sample-index")   # doctest: +SKIP
+        """
+        index = cls.open(index_dir, embedder)
+        with store.write_lock(index.index_dir):
+            report = UpdateReport()
+            docs = dict(index.documents)
+            index.chunks, index.embeddings = [], np.zeros((0, index.embedder.dim), dtype=np.float32)
+            index._rebuild(docs, list(docs.values()), report, progress)
+        return index
+
     def set_metadata(self, values: dict[str, dict[str, str]], *, progress: bool = False) -> UpdateReport:
         """Set title/date/issuer/lang/url of stored documents (``doc_id -> {field: value}``); atomic.
 
@@ -256,6 +274,7 @@ class Index:
             embeddings=embeddings,
             centring=centring,
             faiss_index=faiss_index,
+            keep_generation=self.manifest.get("generation"),
             manifest_fields={
                 "embedder": {
                     "fingerprint": self.embedder.fingerprint,

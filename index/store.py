@@ -12,7 +12,9 @@ Layout of an index directory::
 
 A write builds a complete new ``gen-*`` folder beside the current one, syncs it to disk, then
 replaces ``manifest.json`` with ``os.replace`` (atomic on POSIX). A crash or a full disk at any
-point before that leaves the manifest pointing at the previous, intact generation.
+point before that leaves the manifest pointing at the previous, intact generation. The generation
+replaced is kept (``previous_generation``): if the current one is ever found damaged, readers
+fall back to it with a warning until ``porteparole ingest --rebuild`` writes a new one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +54,14 @@ class StoredIndex:
 
 
 def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -90,38 +101,75 @@ def read_manifest(index_dir: Path) -> dict:
         raise IndexCorruptError(f"{path} is unreadable ({exc}); rebuild the index with porteparole ingest") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexCorruptError(f"{path} is not a Porte-parole index manifest (expected format {FORMAT})")
+    generation = manifest.get("generation")
+    if not isinstance(generation, str) or not generation.startswith("gen-") or "/" in generation:
+        raise IndexCorruptError(f"{path} names no valid generation folder (got {generation!r}); "
+                                f"rebuild with: porteparole ingest --rebuild --index {index_dir}")
     return manifest
 
 
-def load(index_dir: Path) -> StoredIndex:
-    """Load the current generation; any inconsistency is an :class:`IndexCorruptError`."""
+def _load_generation(index_dir: Path, manifest: dict, generation: str) -> StoredIndex:
+    """One generation folder, checked for consistency; any problem is an :class:`IndexCorruptError`."""
     import faiss
 
-    index_dir = Path(index_dir)
-    manifest = read_manifest(index_dir)
-    gen_dir = index_dir / manifest["generation"]
+    gen_dir = index_dir / generation
+    reading = "documents.jsonl"  # named in the error: which file is damaged
     try:
-        documents = {row["doc_id"]: Document.from_dict(row) for row in _read_jsonl(gen_dir / "documents.jsonl")}
-        chunks = [Chunk.from_dict(row) for row in _read_jsonl(gen_dir / "chunks.jsonl")]
-        embeddings = np.load(gen_dir / "embeddings.npy", allow_pickle=False)
-        centring = json.loads((gen_dir / "centring.json").read_text(encoding="utf-8"))
-        faiss_index = faiss.read_index(str(gen_dir / "vectors.faiss"))
+        documents = {row["doc_id"]: Document.from_dict(row) for row in _read_jsonl(gen_dir / reading)}
+        reading = "chunks.jsonl"
+        chunks = [Chunk.from_dict(row) for row in _read_jsonl(gen_dir / reading)]
+        reading = "embeddings.npy"
+        embeddings = np.load(gen_dir / reading, allow_pickle=False)
+        reading = "centring.json"
+        centring = json.loads((gen_dir / reading).read_text(encoding="utf-8"))
+        reading = "vectors.faiss"
+        faiss_index = faiss.read_index(str(gen_dir / reading))
     except IndexCorruptError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(
-            f"Index generation {gen_dir} is damaged ({type(exc).__name__}: {exc}); "
-            "rebuild it with porteparole ingest"
+            f"Index generation {gen_dir} is damaged: {reading} ({type(exc).__name__}: {str(exc).strip()[:300]}); "
+            f"rebuild it with: porteparole ingest --rebuild --index {index_dir}"
         ) from exc
     if not (len(chunks) == embeddings.shape[0] == faiss_index.ntotal):
         raise IndexCorruptError(
-            f"Index {index_dir} is inconsistent: {len(chunks)} chunks, {embeddings.shape[0]} embeddings, "
-            f"{faiss_index.ntotal} vectors; rebuild it with porteparole ingest"
+            f"Index {gen_dir} is inconsistent: {len(chunks)} chunks, {embeddings.shape[0]} embeddings, "
+            f"{faiss_index.ntotal} vectors; rebuild it with: porteparole ingest --rebuild --index {index_dir}"
         )
     orphans = {chunk.doc_id for chunk in chunks} - documents.keys()
     if orphans:
-        raise IndexCorruptError(f"Index {index_dir} has chunks of unknown documents: {sorted(orphans)[:3]}")
-    return StoredIndex(manifest, documents, chunks, embeddings, centring, faiss_index)
+        raise IndexCorruptError(f"Index {gen_dir} has chunks of unknown documents: {sorted(orphans)[:3]}")
+    return StoredIndex({**manifest, "generation": generation}, documents, chunks, embeddings, centring, faiss_index)
+
+
+def load(index_dir: Path) -> StoredIndex:
+    """Load the current generation; when it is damaged, the previous one, with a warning.
+
+    A writer may switch generations while this reads: when the current generation cannot be
+    read, the manifest is read again and a newer generation is tried before anything is called
+    damaged. Raises :class:`IndexCorruptError` when neither generation can be used.
+    """
+    index_dir = Path(index_dir)
+    for _ in range(3):
+        manifest = read_manifest(index_dir)
+        try:
+            return _load_generation(index_dir, manifest, manifest["generation"])
+        except IndexCorruptError as exc:
+            damaged = exc
+        if read_manifest(index_dir)["generation"] != manifest["generation"]:
+            continue  # a writer switched meanwhile: read the new one
+        previous = manifest.get("previous_generation")
+        if previous and (index_dir / previous).is_dir():
+            try:
+                stored = _load_generation(index_dir, manifest, previous)
+            except IndexCorruptError:
+                raise damaged from None
+            print(f"porteparole: warning: {damaged} Using the previous generation ({previous}, "
+                  f"{len(stored.documents)} documents) until then.", file=sys.stderr)
+            stored.manifest["damaged_generation"] = manifest["generation"]
+            return stored
+        raise damaged
+    raise IndexCorruptError(f"Index {index_dir} kept changing while being read; try again")
 
 
 @contextmanager
@@ -153,10 +201,12 @@ def save(
     centring: dict[str, list[float]],
     faiss_index,
     manifest_fields: dict,
+    keep_generation: str | None = None,
 ) -> dict:
     """Write a new generation and switch the manifest to it atomically; return the new manifest.
 
-    Call inside :func:`write_lock`. Old generations are removed only after the switch.
+    Call inside :func:`write_lock`. ``keep_generation`` (the generation the data was read from,
+    known to be readable) is kept as the fallback; older ones are removed after the switch.
     """
     import faiss
 
@@ -177,6 +227,7 @@ def save(
             handle.flush()
             os.fsync(handle.fileno())
         faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
+        _fsync_file(staging / "vectors.faiss")
         _fsync_dir(staging)
         os.rename(staging, index_dir / generation)
         _fsync_dir(index_dir)
@@ -187,9 +238,12 @@ def save(
             previous = read_manifest(index_dir)
         except (IndexNotFoundError, IndexCorruptError):
             pass
+        # The generation the new one was made from stays on disk, as the fallback if this one is damaged.
+        kept = keep_generation if keep_generation and (index_dir / keep_generation).is_dir() else None
         manifest = {
             "format": FORMAT,
             "generation": generation,
+            "previous_generation": kept,
             "created_at": previous.get("created_at", now),
             "updated_at": now,
             **manifest_fields,
@@ -209,6 +263,6 @@ def save(
         (index_dir / (MANIFEST + ".tmp")).unlink(missing_ok=True)
         raise
     for old in index_dir.glob("gen-*"):
-        if old.name != generation:
+        if old.name not in (generation, manifest["previous_generation"]):
             shutil.rmtree(old, ignore_errors=True)
     return manifest

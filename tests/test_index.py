@@ -208,3 +208,71 @@ def test_langchain_retriever(sample_corpus, tmp_path, fake_embedder):
         assert meta["lang"] == "en"
         assert index.documents[meta["doc_id"]].text[meta["char_start"]:meta["char_end"]] == doc.page_content
     assert [d.metadata["chunk_id"] for d in retriever.batch(["night bus fares"])[0]] == [d.metadata["chunk_id"] for d in found]
+
+
+def test_previous_generation_is_kept_and_used_when_the_current_is_damaged(sample_corpus, tmp_path, fake_embedder, capsys):
+    from index.check import check_index
+    from index import store
+    from ui.cli import main
+
+    index_dir = tmp_path / "idx"
+    ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    (sample_corpus / "extra.txt").write_text("Un communiqué de plus, ajouté plus tard. " * 10, encoding="utf-8")
+    ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    manifest = store.read_manifest(index_dir)
+    current, previous = manifest["generation"], manifest["previous_generation"]
+    assert previous and (index_dir / previous).is_dir() and len(list(index_dir.glob("gen-*"))) == 2
+    assert check_index(index_dir).ok
+
+    (index_dir / current / "vectors.faiss").write_bytes(b"garbage")  # a damaged disk block
+    report = check_index(index_dir)
+    assert not report.ok and "vectors.faiss" in " ".join(report.problems)
+    index = Index.open(index_dir, fake_embedder)  # falls back, with a warning
+    assert len(index.documents) == 4 and "extra" not in index.documents
+    assert "previous generation" in capsys.readouterr().err
+
+    assert main(["check", "--index", str(index_dir)]) == 1
+    assert "PROBLEM" in capsys.readouterr().out
+    rebuilt = Index.rebuild(index_dir, fake_embedder, progress=False)
+    assert check_index(index_dir).ok and len(rebuilt.documents) == 4
+    assert main(["check", "--index", str(index_dir)]) == 0
+    assert store.read_manifest(index_dir)["previous_generation"] == previous  # the readable one is kept
+
+
+def test_manifest_without_generation_is_a_clear_error(sample_corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "idx"
+    ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    del manifest["generation"]
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="no valid generation"):
+        Index.open(index_dir, fake_embedder)
+
+
+def test_a_reader_racing_a_writer_never_reports_a_false_damage(sample_corpus, tmp_path, fake_embedder):
+    """Readers load in a loop while a writer switches generations (and removes old ones)."""
+    import threading
+
+    index_dir = tmp_path / "idx"
+    ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    failures, stop = [], threading.Event()
+
+    def read_forever():
+        while not stop.is_set():
+            try:
+                Index.open(index_dir, fake_embedder)
+            except Exception as exc:  # noqa: BLE001 - any failure is the bug
+                failures.append(repr(exc))
+
+    readers = [threading.Thread(target=read_forever) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for i in range(15):
+            (sample_corpus / f"n{i}.txt").write_text(f"Communiqué numéro {i}, bref. " * 10, encoding="utf-8")
+            ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert failures == []

@@ -1,4 +1,4 @@
-"""The ``porteparole`` command: ingest, search, info, ask, serve, eval.
+"""The ``porteparole`` command: ingest, search, info, check, ask, serve, eval.
 
 Errors a user can cause print one clear line (no traceback) and exit with status 2; a batch with
 skipped files exits with status 1 after doing everything it could.
@@ -36,8 +36,16 @@ def cmd_ingest(args) -> int:
     from index import ingest_paths
     from ingest import read_metadata_csv
 
+    if args.rebuild:
+        from index import Index
+
+        index = Index.rebuild(args.index, progress=not args.quiet)
+        print(f"Rebuilt {Path(args.index).resolve()} from its stored documents: {len(index.documents)} documents, "
+              f"{len(index.chunks)} passages (generation {index.manifest['generation']})")
+        if not args.paths and not args.metadata:
+            return EXIT_OK
     if not args.paths and not args.metadata:
-        print("porteparole ingest: error: give files or folders to read, or --metadata FILE.csv", file=sys.stderr)
+        print("porteparole ingest: error: give files or folders to read, --metadata FILE.csv or --rebuild", file=sys.stderr)
         return EXIT_USAGE
     metadata = read_metadata_csv(args.metadata) if args.metadata else None
     result = ingest_paths(args.paths, args.index, issuer=args.issuer or "", prune=args.prune, progress=not args.quiet,
@@ -61,6 +69,23 @@ def cmd_ingest(args) -> int:
     )
     print(f"Index: {Path(args.index).resolve()} ({len(result.index.documents)} documents, {len(result.index.chunks)} passages)")
     return EXIT_PARTIAL if read.problems else EXIT_OK
+
+
+def cmd_check(args) -> int:
+    from index.check import check_index
+
+    report = check_index(args.index)
+    if args.json:
+        print(json.dumps({"index": report.index_dir, "ok": report.ok, "problems": report.problems, **report.facts},
+                         ensure_ascii=False, indent=2))
+    else:
+        for name, value in report.facts.items():
+            print(f"{name:11} {value}")
+        for problem in report.problems:
+            print(f"PROBLEM     {problem}")
+        print("OK: the index is sound." if report.ok else
+              f"{len(report.problems)} problem(s). Rebuild with: porteparole ingest --rebuild --index {args.index}")
+    return EXIT_OK if report.ok else EXIT_PARTIAL
 
 
 def _describe_inferred(inferred: dict[str, str]) -> str:
@@ -222,8 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set title/date/issuer/lang/url by doc_id from a UTF-8 CSV with a header row "
                         "(doc_id,title,date,issuer,...); kept when unchanged files are ingested again")
     p.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
+    p.add_argument("--rebuild", action="store_true",
+                   help="first write a new generation from the stored documents (chunks and vectors made again; "
+                        "for a damaged index, see porteparole check)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("check", help="verify an index on disk",
+                       description="Check the manifest, the current generation (counts, document hashes, every "
+                                   "passage's offsets, vectors, FAISS size) and the fallback generation. Changes "
+                                   "nothing; exit status 1 when a problem is found.")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("search", help="find passages for a question or keywords",
                        description="Hybrid (dense + BM25) search; a question in English finds French passages and vice versa.")
