@@ -53,6 +53,18 @@ class StreamEvent:
 
 
 @dataclass
+class Retrieved:
+    """What :meth:`Assistant.retrieve` found: the question understood and its sources, from one
+    index snapshot (``scorer`` is bound to it), with the clock started when the question came."""
+
+    turn: conversation.Turn
+    hits: list[Hit]
+    scorer: EvidenceScorer
+    started: float
+    timings: dict[str, float]
+
+
+@dataclass
 class _Offer:
     """The answer on offer before the policy decides: the draft's supported sentences, or a quote."""
 
@@ -136,20 +148,32 @@ class Assistant:
         sentences the sources support, with verified citations, or a quote of the best source
         sentence when the draft fails its checks, or a refusal.
         """
+        retrieved = self.retrieve(question, history=history, filters=filters)
+        yield StreamEvent("sources", hits=retrieved.hits)
+        yield from self.answer_stream(retrieved)
+
+    def retrieve(self, question: str, history=None, filters=None) -> Retrieved:
+        """Stages 1 and 2: the question understood (a follow-up rewritten) and its sources found.
+
+        Cheap unless the question is a follow-up (the rewrite asks the model): a server shows the
+        sources of every user at once and queues only :meth:`answer_stream`.
+        """
         started = time.perf_counter()
         timings: dict[str, float] = {}
         turn = conversation.understand(question, history, self.generator)
         timings["rewrite"] = time.perf_counter() - started
-
         index, scorer = self._snapshot  # one index generation for the whole answer
         try:
             hits = index.search(turn.standalone, k=RETRIEVED_PASSAGES, filters=self._filters(filters))
         except InvalidQueryError as exc:
             raise InvalidQuestionError(str(exc)) from exc
         timings["retrieval"] = time.perf_counter() - started
-        yield StreamEvent("sources", hits=hits)
+        return Retrieved(turn, hits, scorer, started, timings)
 
-        evidence = scorer.score(turn.standalone, hits)
+    def answer_stream(self, retrieved: Retrieved) -> Iterator[StreamEvent]:
+        """Stages 3 to 6 on what :meth:`retrieve` found: ``text`` pieces, then the ``answer``."""
+        turn, hits, started, timings = retrieved.turn, retrieved.hits, retrieved.started, dict(retrieved.timings)
+        evidence = retrieved.scorer.score(turn.standalone, hits)
         passages, passage_numbers = evidence.passages(self.prompt_sentences)
         request = GenerationRequest(
             question=turn.standalone, language=turn.language, passages=passages, system=prompts.SYSTEM_PROMPT,

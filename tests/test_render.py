@@ -38,11 +38,10 @@ def test_cards_show_the_documents_the_answer_was_made_from(sample_index, tmp_pat
     replacement = Index.open_or_create(tmp_path / "other", fake_embedder)
     replacement.update([Document(doc_id="northbay-night-buses", text="Tout autre texte, sans rapport. " * 60, lang="fr")],
                        progress=False)
-    updates = chat.respond("How much does a night bus ticket cost in Northbay?", [], "", "", [], [])
-    next(updates)  # the question is shown
-    next(updates)  # the sources are shown: the answer is being made from them
+    *_, (history, _, _, _, pending) = chat.find_sources("How much does a night bus ticket cost in Northbay?",
+                                                        [], "", "", [], [])
     chat.swap_index(replacement)  # an upload lands while the answer is being made
-    *_, (history, panel, plain, _) = updates
+    *_, (history, panel, plain) = chat.write_answer(history, pending)
     marked = re.findall(r"<mark[^>]*>(.*?)</mark>", panel, re.DOTALL)
     assert marked and "Tout autre texte" not in "".join(marked)
     assert "$2.75" in "".join(marked)

@@ -19,6 +19,10 @@ from ingest import SUPPORTED_SUFFIXES, detect_language
 from .render import answer_markdown, as_plain_text, draft_markdown, sources_panel
 
 MAX_UPLOAD = "20mb"
+#: Questions whose sources are looked up at once (retrieval takes tens of milliseconds).
+SOURCES_CONCURRENCY = 32
+#: Answers written at once; the model itself writes one at a time, the others stream after it.
+ANSWER_CONCURRENCY = 4
 MAX_UPLOAD_FILES = 50
 
 I18N = gr.I18n(
@@ -116,40 +120,50 @@ class ChatApp:
     def issuers(self) -> list[str]:
         return sorted({doc.issuer for doc in self.assistant.index.documents.values() if doc.issuer})
 
-    def respond(self, message, history, since, until, issuers, langs):
-        """Stream: sources at once, the draft text as it is generated, then the verified answer."""
+    def find_sources(self, message, history, since, until, issuers, langs):
+        """First event of a question: show it and its sources at once (never queued behind answers).
+
+        Yields chat history, sources panel, copy box, question box and the state that
+        :meth:`write_answer` continues from (``None`` when there is nothing to answer).
+        """
         history = list(history or [])
         message = (message or "").strip()
         if not message:
+            yield history, gr.skip(), gr.skip(), gr.skip(), None
             return
         lang = detect_language(message)[0] or "en"
         turn = sum(1 for item in history if item.get("role") == "user") + 1
         history.append({"role": "user", "content": message})
         history.append({"role": "assistant", "content": "…"})
-        yield history, sources_panel(lang, turn=turn), "", ""
+        yield history, sources_panel(lang, turn=turn), "", "", None
         try:
             filters = SearchFilters(since=since or None, until=until or None, issuer=tuple(issuers or ()), lang=tuple(langs or ()))
-            events = self.assistant.ask_stream(message, history=history[:-2], filters=filters)
-            draft, hits = "", []
-            for event in events:
-                if event.kind == "sources":
-                    hits = event.hits
-                    yield history, sources_panel(lang, hits, turn=turn), "", ""
-                elif event.kind == "text":
-                    draft += event.text
-                    history[-1] = {"role": "assistant", "content": draft_markdown(draft, lang)}
-                    yield history, gr.skip(), "", ""
-                elif event.kind == "answer":
-                    answer = event.answer
-                    history[-1] = {"role": "assistant", "content": answer_markdown(answer)}
-                    # The documents the answer was made from, not the index's current ones
-                    # (an upload may have replaced them meanwhile): offsets stay true.
-                    documents = {hit.doc_id: hit.document for hit in answer.hits}
-                    panel = sources_panel(answer.language, answer.hits, answer, documents, turn=turn)
-                    yield history, panel, answer.with_sources(), ""
+            retrieved = self.assistant.retrieve(message, history=history[:-2], filters=filters)
         except (InvalidQuestionError, IndexError_) as exc:
-            history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
-            yield history, sources_panel(lang, [], turn=turn), "", ""
+            history[-1] = {"role": "assistant", "content": f"⚠️ {as_plain_text(str(exc))}"}
+            yield history, sources_panel(lang, [], turn=turn), "", "", None
+            return
+        yield history, sources_panel(lang, retrieved.hits, turn=turn), "", "", {"retrieved": retrieved, "turn": turn}
+
+    def write_answer(self, history, pending):
+        """Second event: the draft as it is generated, then the verified answer and its cards."""
+        if not pending:
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        history, draft = list(history), ""
+        retrieved, turn = pending["retrieved"], pending["turn"]
+        for event in self.assistant.answer_stream(retrieved):
+            if event.kind == "text":
+                draft += event.text
+                history[-1] = {"role": "assistant", "content": draft_markdown(draft, retrieved.turn.language)}
+                yield history, gr.skip(), gr.skip()
+            elif event.kind == "answer":
+                answer = event.answer
+                history[-1] = {"role": "assistant", "content": answer_markdown(answer)}
+                # The documents the answer was made from, not the index's current ones
+                # (an upload may have replaced them meanwhile): offsets stay true.
+                documents = {hit.doc_id: hit.document for hit in answer.hits}
+                yield history, sources_panel(answer.language, answer.hits, answer, documents, turn=turn), answer.with_sources()
 
     def ingest_files(self, files: list[Path], progress=None) -> list[dict]:
         """Copy files next to the index (so their source paths last), ingest them, swap the index in.
@@ -236,10 +250,13 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
             ingest_button = gr.Button(I18N("ingest"), variant="primary", elem_id="pp-ingest", visible=app.uploads)
             result = gr.Markdown(elem_id="pp-ingest-result")
 
+        pending = gr.State(None)
         inputs = [question, chatbot, since, until, issuers, langs]
-        outputs = [chatbot, sources, copy_box, question]
-        question.submit(app.respond, inputs, outputs, concurrency_limit=4)
-        clear.click(lambda: ([], "", "", ""), None, outputs)
+        # Two events: sources for every user at once, answers queued (the model writes one at a time).
+        question.submit(app.find_sources, inputs, [chatbot, sources, copy_box, question, pending],
+                        concurrency_limit=SOURCES_CONCURRENCY).then(
+            app.write_answer, [chatbot, pending], [chatbot, sources, copy_box], concurrency_limit=ANSWER_CONCURRENCY)
+        clear.click(lambda: ([], "", "", "", None), None, [chatbot, sources, copy_box, question, pending])
         ingest_button.click(app.upload, files, [result, summary, issuers], concurrency_limit=1)
     demo.chat_app = app
     return demo
