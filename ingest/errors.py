@@ -14,3 +14,7 @@ class LoadError(PorteParoleError):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+    def __reduce__(self):
+        # Raised in the parsing worker process and re-raised here: it must survive pickling.
+        return type(self), (self.source, self.reason)

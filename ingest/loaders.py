@@ -21,6 +21,9 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".jsonl")
 # Larger files are almost certainly not a communiqué (or a JSONL bulk file, which has its own limit).
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_JSONL_BYTES = 2 * 1024 * 1024 * 1024
+MAX_PDF_PAGES = 500
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+MAX_ZIP_MEMBERS = 2000
 
 
 @dataclass
@@ -166,6 +169,9 @@ def load_pdf(path: Path) -> Extracted:
         reader = PdfReader(str(path))
         if reader.is_encrypted:
             raise LoadError(str(path), "the PDF is encrypted; save an unprotected copy first")
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise LoadError(str(path), f"the PDF has {len(reader.pages):,} pages; the limit for one communiqué is "
+                                       f"{MAX_PDF_PAGES}")
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata.title if reader.metadata else "") or ""
     except LoadError:
@@ -176,10 +182,27 @@ def load_pdf(path: Path) -> Extracted:
     return Extracted(text=text, title=_normalise(title))
 
 
+def check_zip_members(path: Path) -> None:
+    """Refuse a .docx whose parts would decompress to more than :data:`MAX_UNZIPPED_BYTES` (a zip
+    bomb), from the sizes its directory declares, before anything decompresses them."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise LoadError(str(path), f"not a readable .docx file ({exc})") from exc
+    total = sum(member.file_size for member in members)
+    if len(members) > MAX_ZIP_MEMBERS or total > MAX_UNZIPPED_BYTES:
+        raise LoadError(str(path), f"the .docx would unpack to {total / 2**20:,.0f} MiB in {len(members):,} parts "
+                                   f"(limits {MAX_UNZIPPED_BYTES // 2**20} MiB, {MAX_ZIP_MEMBERS} parts): refused")
+
+
 def load_docx(path: Path) -> Extracted:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    check_zip_members(path)
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, ValueError, KeyError, OSError) as exc:

@@ -15,6 +15,7 @@ from .document import Document
 from .errors import LoadError
 from .language import detect_language
 from .limits import within_limits
+from .sandbox import SANDBOXED_SUFFIXES, parse_isolated
 from .loaders import READERS, SUPPORTED_SUFFIXES, Extracted, JsonlProblem, iter_jsonl
 from .metadata import derive_title, find_byline, find_from_line, find_issuer, find_publication_date, find_speaker, parse_date
 
@@ -179,7 +180,7 @@ def read_documents(paths: Iterable[str | os.PathLike], *, issuer: str = "", prog
                     report.add(build_document(item, doc_id=doc_id, source=source, issuer_fallback=fallback,
                                                                fallback_origin=fallback_origin))
             else:
-                extracted = READERS[suffix](file)
+                extracted = parse_isolated(file) if suffix in SANDBOXED_SUFFIXES else READERS[suffix](file)
                 report.add(build_document(extracted, doc_id=file.stem, source=source, issuer_fallback=fallback,
                                                    fallback_origin=fallback_origin))
         except LoadError as exc:

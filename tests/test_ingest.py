@@ -201,3 +201,55 @@ def test_oversized_fields_are_cut_and_reported(tmp_path):
     assert len(doc.text) <= MAX_TEXT_CHARS and doc.text.endswith("communiqué.") and doc.url == ""
     (cut,) = report.cuts
     assert cut.source == "big" and "title cut" in cut.reason and "text cut" in cut.reason and "url dropped" in cut.reason
+
+
+def _docx_bytes(paragraph: str) -> bytes:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph(paragraph)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_upload_bombs_are_refused_before_they_unpack(tmp_path):
+    import zipfile
+
+    from pypdf import PdfWriter
+
+    # A .docx whose one part unpacks to 300 MiB of zeros (a few hundred KB on disk).
+    with zipfile.ZipFile(tmp_path / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("word/document.xml", "w") as member:
+            zeros = b"\0" * (1 << 20)
+            for _ in range(300):
+                member.write(zeros)
+    many = PdfWriter()
+    for _ in range(600):
+        many.add_blank_page(width=200, height=200)
+    many.write(tmp_path / "many-pages.pdf")
+    locked = PdfWriter()
+    locked.add_blank_page(width=200, height=200)
+    locked.encrypt("secret")
+    locked.write(tmp_path / "locked.pdf")
+    (tmp_path / "good.docx").write_bytes(_docx_bytes("La Ville de Lyon a annoncé l'ouverture du musée le 3 mars 2025."))
+
+    report = read_documents([tmp_path])
+    reasons = {p.source.rsplit("/", 1)[-1]: p.reason for p in report.problems}
+    assert "300 MiB" in reasons["bomb.docx"] and "refused" in reasons["bomb.docx"]
+    assert "600 pages" in reasons["many-pages.pdf"]
+    assert "encrypted" in reasons["locked.pdf"]
+    assert [doc.doc_id for doc in report.documents] == ["good"]
+
+
+def test_a_parser_that_takes_too_long_is_killed_and_the_next_file_still_reads(tmp_path):
+    from ingest.errors import LoadError
+    from ingest.sandbox import parse_isolated
+
+    path = tmp_path / "slow.docx"
+    path.write_bytes(_docx_bytes("Un communiqué ordinaire, assez long pour être lu sans peine. " * 200))
+    with pytest.raises(LoadError, match="took more than"):
+        parse_isolated(path, timeout=0.0001)  # stands in for a file crafted to spin
+    assert "ordinaire" in parse_isolated(path).text  # a fresh worker took over
