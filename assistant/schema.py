@@ -35,6 +35,8 @@ class DocumentMetadataModel(_Strict):
     source: str = Field(description="the file it was read from")
     url: str
     origin: dict[str, str] = Field(description="field -> file | text | speaker | derived | detected | flag | folder | set")
+    added_by: str = Field(description="who uploaded it through the chat or the API ('' for the CLI)")
+    added_at: str = Field(description="when it was uploaded, ISO 8601 UTC ('' for the CLI)")
     content_hash: str
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -35,13 +36,15 @@ def ingest_paths(
     embedder: Embedder | None = None,
     progress: bool = True,
     metadata: dict[str, dict[str, str]] | None = None,
+    added_by: str = "",
 ) -> IngestResult:
     """Read communiqués under ``paths`` and bring the index at ``index_dir`` up to date.
 
     Bad files are reported in ``result.read.problems`` and never stop the batch; what was already
     indexed is kept. Unchanged files cost no embedding. ``metadata`` (``doc_id -> {field: value}``,
     see :func:`ingest.read_metadata_csv`) sets fields of the documents read or already indexed;
-    ``paths`` may then be empty.
+    ``paths`` may then be empty. ``added_by`` (an upload's user) is recorded with the time in
+    each document read.
 
     Example:
         >>> from index import ingest_paths
@@ -61,6 +64,9 @@ def ingest_paths(
     finally:
         if bar is not None:
             bar.close()
+    if added_by:
+        added_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        report.documents = [replace(doc, added_by=added_by, added_at=added_at) for doc in report.documents]
     metadata = dict(metadata or {})
     report.documents = [apply_metadata(doc, metadata.pop(doc.doc_id, {})) for doc in report.documents]
     read_sources = {doc.source for doc in report.documents}

@@ -72,7 +72,7 @@ class Hit:
                       "char_start": self.chunk.char_start, "char_end": self.chunk.char_end},
             "document": {"doc_id": doc.doc_id, "title": doc.title, "date": doc.date, "issuer": doc.issuer,
                          "lang": doc.lang, "source": doc.source, "url": doc.url, "origin": dict(doc.origin),
-                         "content_hash": doc.content_hash},
+                         "added_by": doc.added_by, "added_at": doc.added_at, "content_hash": doc.content_hash},
         }
 
     @classmethod
@@ -87,7 +87,8 @@ class Hit:
         """
         chunk, meta = data["chunk"], data["document"]
         document = Document(text="", **{name: meta[name] for name in
-                                        ("doc_id", "title", "date", "issuer", "lang", "source", "url", "origin", "content_hash")})
+                                        ("doc_id", "title", "date", "issuer", "lang", "source", "url", "origin",
+                                         "added_by", "added_at", "content_hash")})
         return cls(
             chunk=Chunk(chunk_id=chunk["chunk_id"], doc_id=data["doc_id"], ordinal=chunk["ordinal"],
                         char_start=chunk["char_start"], char_end=chunk["char_end"], text=chunk["text"], embed_text=chunk["text"]),

@@ -51,6 +51,9 @@ class Document:
     source: str = ""
     #: ``field -> how it was obtained`` (see :data:`ORIGINS`), for title, date, issuer and lang.
     origin: dict = field(default_factory=dict, compare=False)
+    #: Who added it through the chat or the API, and when (ISO 8601, UTC); empty for the CLI.
+    added_by: str = field(default="", compare=False)
+    added_at: str = field(default="", compare=False)
     content_hash: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

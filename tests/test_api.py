@@ -173,3 +173,19 @@ def test_serving_beyond_loopback_needs_credentials_or_no_auth(tmp_path):
     # A token protects the API, not the chat: still refused.
     with pytest.raises(UnsafeServeError, match="PORTEPAROLE_AUTH"):
         serve(tmp_path / "idx", host="0.0.0.0", access=Access(token="t0ken"), generator="extractive")
+
+
+def test_an_upload_never_replaces_a_document_of_the_same_name(serve):
+    from ui.api import Access
+
+    server, chat = serve(Access(credentials=("desk", "s3cret")))
+    original = chat.assistant.index.documents["northbay-night-buses"].text
+    files = [("files", ("northbay-night-buses.md", "# Faux\n\nUn autre texte qui prétend être le communiqué des bus.", "text/markdown"))]
+    response = httpx.post(f"{server.url}/api/ingest", files=files, auth=("desk", "s3cret"), timeout=60)
+    (row,) = response.json()["files"]
+    assert row["status"] == "added" and row["doc_id"].startswith("northbay-night-buses~")
+    assert chat.assistant.index.documents["northbay-night-buses"].text == original
+    added = httpx.get(f"{server.url}/api/documents/{row['doc_id']}", auth=("desk", "s3cret"), timeout=10).json()
+    assert added["added_by"] == "desk" and added["added_at"].startswith("20")
+    again = httpx.post(f"{server.url}/api/ingest", files=files, auth=("desk", "s3cret"), timeout=60).json()["files"][0]
+    assert again["status"] == "unchanged" and again["doc_id"] == row["doc_id"]

@@ -135,10 +135,14 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     basic_scheme, bearer_scheme = HTTPBasic(auto_error=False), HTTPBearer(auto_error=False)
 
     def authorised(basic: HTTPBasicCredentials | None = Depends(basic_scheme),
-                   bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> None:
+                   bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> str:
+        """The caller's name (recorded with uploads), or 401."""
         if not access.allows(basic, bearer):
             raise HTTPException(401, "valid credentials are required (HTTP basic, or Authorization: Bearer <token>)",
                                 headers={"WWW-Authenticate": 'Basic realm="porteparole"'})
+        if access.open:
+            return "api"
+        return basic.username if basic is not None and access.credentials else "api token"
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -229,8 +233,9 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
             raise HTTPException(404, f"no document with doc_id {doc_id!r}")
         return document_record(found)
 
-    @api.post("/api/ingest", dependencies=[Depends(authorised)], tags=["index"])
-    def ingest(files: list[UploadFile] = File(..., description=f"up to {MAX_UPLOAD_FILES} files, 20 MB each")) -> dict:
+    @api.post("/api/ingest", tags=["index"])
+    def ingest(files: list[UploadFile] = File(..., description=f"up to {MAX_UPLOAD_FILES} files, 20 MB each"),
+               caller: str = Depends(authorised)) -> dict:
         """Add communiqués (.txt .md .html .pdf .docx .jsonl) to the index; one result per file."""
         if not chat.uploads:
             raise HTTPException(403, "uploads are turned off on this server (--read-only)")
@@ -247,11 +252,11 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
                             break
                         out.write(chunk)
                 if copied > MAX_UPLOAD_BYTES:
-                    too_big.append({"file": name, "status": "refused", "reason": "larger than 20 MB"})
+                    too_big.append({"file": name, "doc_id": "", "status": "refused", "reason": "larger than 20 MB"})
                     path.unlink()
                 else:
                     paths.append(path)
-            rows = chat.ingest_files(paths) if paths else []
+            rows = chat.ingest_files(paths, added_by=caller) if paths else []
         return {"schema_version": SCHEMA_VERSION, "files": rows + too_big,
                 "documents": len(chat.assistant.index.documents)}
 

@@ -6,6 +6,7 @@ browser's language (French or English); answers follow the question's language.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 from pathlib import Path
@@ -77,9 +78,10 @@ def index_summary(index: Index, max_documents: int = 200) -> str:
     ]
     lines += [f"| {_cell(issuer)} | {count} |" for issuer, count in list(info["issuers"].items())[:25]]
     recent = sorted(index.documents.values(), key=lambda d: (d.date or "", d.doc_id), reverse=True)[:max_documents]
-    lines += ["", "| Date | Title / Titre | Issuer / Émetteur | Lang. | ID |", "|---|---|---|---|---|"]
+    lines += ["", "| Date | Title / Titre | Issuer / Émetteur | Lang. | ID | Added by / Ajouté par |", "|---|---|---|---|---|---|"]
     lines += [f"| {_cell(d.date)} | {_cell(d.title, d.is_inferred('title'))} | {_cell(d.issuer, d.is_inferred('issuer'))} "
-              f"| {d.lang or '?'} | {_cell(d.doc_id)} |" for d in recent]
+              f"| {d.lang or '?'} | {_cell(d.doc_id)} | {_cell(f'{d.added_by}, {d.added_at[:10]}' if d.added_by else '')} |"
+              for d in recent]
     lines += ["", "*(?)*: inferred from the text, the import option or the folder; check it "
                   "(`porteparole info`) / déduit, à vérifier."]
     return "\n".join(lines)
@@ -165,56 +167,66 @@ class ChatApp:
                 documents = {hit.doc_id: hit.document for hit in answer.hits}
                 yield history, sources_panel(answer.language, answer.hits, answer, documents, turn=turn), answer.with_sources()
 
-    def ingest_files(self, files: list[Path], progress=None) -> list[dict]:
+    def ingest_files(self, files: list[Path], progress=None, added_by: str = "") -> list[dict]:
         """Copy files next to the index (so their source paths last), ingest them, swap the index in.
 
-        Returns one ``{"file", "status", "reason"}`` per file: status is added, updated,
+        Each file is kept under a folder named by a hash of its content: an upload never replaces
+        another document that has the same file name (it gets its own doc_id, ``name~hash``),
+        and the same file uploaded twice is recognised as unchanged. ``added_by`` and the time
+        are recorded in the documents.
+
+        Returns one ``{"file", "doc_id", "status", "reason"}`` per file: status is added,
         unchanged, skipped (unreadable, with the reason) or refused (type not allowed).
         """
         if not self.uploads:
             raise PermissionError("uploads are turned off on this server (--read-only)")
         target = self.assistant.index.index_dir / "uploads"
-        target.mkdir(parents=True, exist_ok=True)
         rows, kept = [], []
         for i, path in enumerate(files[:MAX_UPLOAD_FILES]):
             if progress is not None:
                 progress((i, len(files)), desc="Reading / Lecture")
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                rows.append({"file": path.name, "status": "refused", "reason": "type not allowed"})
+                rows.append({"file": path.name, "doc_id": "", "status": "refused", "reason": "type not allowed"})
                 continue
-            destination = target / path.name
+            folder = target / hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            folder.mkdir(parents=True, exist_ok=True)
+            destination = folder / path.name
             shutil.copyfile(path, destination)
             kept.append(destination)
         if kept:
             if progress is not None:
                 progress((len(files), len(files)), desc="Indexing / Indexation")
             with self._reload_lock:
-                result = ingest_paths(kept, self.assistant.index.index_dir, embedder=self.assistant.index.embedder, progress=False)
+                result = ingest_paths(kept, self.assistant.index.index_dir, embedder=self.assistant.index.embedder,
+                                      progress=False, added_by=added_by or "anonymous")
                 self.swap_index(result.index)
-            problems = {Path(p.source.split(":")[0]).name: p.reason for p in result.read.problems}
-            added, updated = set(result.update.added), set(result.update.updated)
+            problems = {p.source.split(":")[0]: p.reason for p in result.read.problems}
+            added = set(result.update.added) | set(result.update.updated)
             cuts = {cut.source: cut.reason for cut in result.read.cuts}
             for path in kept:
-                if path.name in problems:
-                    rows.append({"file": path.name, "status": "skipped", "reason": problems[path.name]})
+                doc_id = result.update.renamed.get(path.stem, path.stem)
+                if str(path) in problems or str(path.resolve()) in problems:
+                    reason = problems.get(str(path)) or problems[str(path.resolve())]
+                    rows.append({"file": path.name, "doc_id": "", "status": "skipped", "reason": reason})
                 else:
-                    status = "added" if path.stem in added else "updated" if path.stem in updated else "unchanged"
-                    rows.append({"file": path.name, "status": status, "reason": cuts.get(path.stem, "")})
-        rows += [{"file": path.name, "status": "refused", "reason": f"more than {MAX_UPLOAD_FILES} files at once"}
+                    status = "added" if doc_id in added else "unchanged"
+                    rows.append({"file": path.name, "doc_id": doc_id, "status": status, "reason": cuts.get(path.stem, "")})
+        rows += [{"file": path.name, "doc_id": "", "status": "refused", "reason": f"more than {MAX_UPLOAD_FILES} files at once"}
                  for path in files[MAX_UPLOAD_FILES:]]
         return rows
 
-    def upload(self, files, progress=gr.Progress()):
+    def upload(self, files, request: gr.Request, progress=gr.Progress()):
         """The Index tab's button: ingest the uploaded files and show one line per file."""
         if not files:
             return "No file. / Aucun fichier.", index_summary(self.assistant.index), gr.update()
         paths = [Path(file if isinstance(file, str) else file.name) for file in files]
-        words = {"added": "added / ajouté", "updated": "updated / mis à jour", "unchanged": "unchanged / inchangé",
-                 "skipped": "skipped", "refused": "refused"}
-        table = ["| File / Fichier | Result / Résultat |", "|---|---|"]
-        for row in self.ingest_files(paths, progress):
+        words = {"added": "added / ajouté", "unchanged": "unchanged / inchangé", "skipped": "skipped", "refused": "refused"}
+        table = ["| File / Fichier | ID | Result / Résultat |", "|---|---|---|"]
+        user = (getattr(request, "username", None) or "chat") if request is not None else "chat"
+        for row in self.ingest_files(paths, progress, added_by=user):
             reason = f": {row['reason']}" if row["reason"] else ""
-            table.append(f"| {_cell(row['file'])} | {words[row['status']]}{_cell(reason) if reason else ''} |")
+            table.append(f"| {_cell(row['file'])} | {_cell(row['doc_id'])} | {words[row['status']]}"
+                         f"{_cell(reason) if reason else ''} |")
         return "\n".join(table), index_summary(self.assistant.index), gr.update(choices=self.issuers())
 
 

@@ -20,6 +20,7 @@ LABELS = {
         "none": "Aucun passage ne correspond (vérifiez les filtres).", "draft": "brouillon, en cours de vérification",
         "derived": "titre tiré de la première phrase", "speaker": "d'après la première phrase",
         "flag": "indiqué à l'import", "folder": "d'après le dossier", "set": "saisi par la rédaction",
+        "added_by": "ajouté par",
     },
     "en": {
         "sources": "Cited sources", "retrieved": "Passages found", "full": "Show the whole communiqué",
@@ -28,6 +29,7 @@ LABELS = {
         "none": "No passage matches (check the filters).", "draft": "draft, being checked",
         "derived": "title from the first sentence", "speaker": "from the first sentence",
         "flag": "given at import", "folder": "from the folder name", "set": "set by staff",
+        "added_by": "added by",
     },
 }
 
@@ -103,6 +105,8 @@ def _meta(doc, lang: str) -> str:
     labels = _labels(lang)
     issuer = html.escape(doc.issuer) + _inferred(doc, "issuer", lang) if doc.issuer else labels["unknown_issuer"]
     rest = [doc.date or labels["undated"], (doc.lang or "?").upper(), doc.doc_id]
+    if getattr(doc, "added_by", ""):
+        rest.append(f"{labels['added_by']} {doc.added_by}, {doc.added_at[:16].replace('T', ' ')} UTC")
     return " · ".join([issuer] + [html.escape(p) for p in rest])
 
 
