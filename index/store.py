@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,16 +173,35 @@ def load(index_dir: Path) -> StoredIndex:
     raise IndexCorruptError(f"Index {index_dir} kept changing while being read; try again")
 
 
+#: How long a writer waits for another one (a chat upload behind a night's CLI ingest) before
+#: giving up with :class:`IndexLockedError`.
+LOCK_WAIT_SECONDS = 900.0
+
+
 @contextmanager
-def write_lock(index_dir: Path):
-    """Exclusive writer lock: two ingests into the same index must not interleave."""
+def write_lock(index_dir: Path, wait_seconds: float | None = None):
+    """Exclusive writer lock: two writers to the same index take turns (the second waits).
+
+    Each writer re-reads the current generation once it holds the lock (``Index._catch_up``),
+    so nothing the first one wrote is lost.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
+    wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     handle = open(index_dir / ".lock", "w")
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise IndexLockedError(f"Another process is writing to {index_dir}; try again when it has finished") from exc
+        deadline, told = time.monotonic() + wait_seconds, False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() >= deadline:
+                    raise IndexLockedError(f"Another process has been writing to {index_dir} for over "
+                                           f"{wait_seconds:.0f} s; try again when it has finished") from exc
+                if not told:
+                    print(f"porteparole: waiting for another writer to finish with {index_dir}…", file=sys.stderr)
+                    told = True
+                time.sleep(0.2)
         yield
     finally:
         handle.close()

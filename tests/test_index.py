@@ -276,3 +276,29 @@ def test_a_reader_racing_a_writer_never_reports_a_false_damage(sample_corpus, tm
         for reader in readers:
             reader.join()
     assert failures == []
+
+
+def test_two_processes_writing_at_once_both_keep_their_documents(sample_corpus, tmp_path):
+    """Two ingests in separate processes at the same moment, repeated: the second waits for the
+    first and merges into what it wrote."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, FakeEmbedder
+
+    index_dir = tmp_path / "idx"
+    ingest_paths([sample_corpus], index_dir, embedder=FakeEmbedder(), progress=False)
+    script = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]; from conftest import FakeEmbedder; "
+              "from index import ingest_paths; ingest_paths([sys.argv[1]], sys.argv[2], embedder=FakeEmbedder(), progress=False)")
+    code = script.format(root=str(ROOT), tests=str(ROOT / "tests"))
+    expected = set(Index.open(index_dir, FakeEmbedder()).documents)
+    for round_ in range(3):
+        files = []
+        for writer in ("cli", "upload"):
+            path = tmp_path / f"{writer}-{round_}.txt"
+            path.write_text(f"Communiqué {writer} numéro {round_}. " * 20, encoding="utf-8")
+            files.append(path)
+            expected.add(path.stem)
+        processes = [subprocess.Popen([sys.executable, "-c", code, str(path), str(index_dir)]) for path in files]
+        assert [process.wait(120) for process in processes] == [0, 0]
+        assert set(Index.open(index_dir, FakeEmbedder()).documents) == expected
