@@ -68,8 +68,19 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def decode_text(path: Path, data: bytes) -> str:
-    """Decode UTF-8 text (with or without BOM); binary or other encodings are refused clearly."""
-    if b"\x00" in data[:8192]:
+    """Decode UTF-8 text (with or without BOM) or UTF-16 with a BOM; binary or other encodings are
+    refused clearly."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise LoadError(str(path), f"starts as UTF-16 but is not valid UTF-16 (byte {exc.start})") from exc
+    head = data[:8192]
+    if b"\x00" in head:
+        # Every other byte NUL: UTF-16 text that lost its byte-order mark.
+        if len(head) >= 4 and (head[1::2].count(0) > 0.9 * len(head[1::2]) or head[0::2].count(0) > 0.9 * len(head[0::2])):
+            raise LoadError(str(path), "looks like UTF-16 text without a byte-order mark; save it as UTF-8 "
+                                       f"(e.g. `iconv -f UTF-16LE -t UTF-8 '{path.name}' > fixed.txt`)")
         raise LoadError(str(path), "looks like a binary file, not text")
     try:
         return data.decode("utf-8-sig")

@@ -189,3 +189,15 @@ def test_an_upload_never_replaces_a_document_of_the_same_name(serve):
     assert added["added_by"] == "desk" and added["added_at"].startswith("20")
     again = httpx.post(f"{server.url}/api/ingest", files=files, auth=("desk", "s3cret"), timeout=60).json()["files"][0]
     assert again["status"] == "unchanged" and again["doc_id"] == row["doc_id"]
+
+
+def test_a_jsonl_upload_reports_its_documents_and_bad_lines(serve):
+    server, chat = serve()
+    bulk = ('{"doc_id": "r1", "text": "La Ville de Nantes a annoncé un budget de 3 millions.", "lang": "fr"}\n'
+            '{not json}\n'
+            '{"doc_id": "r2", "text": "The City of Leeds announced a budget of 2 million.", "lang": "en"}\n')
+    response = httpx.post(f"{server.url}/api/ingest", files=[("files", ("bulk.jsonl", bulk, "application/jsonl"))], timeout=60)
+    (row,) = response.json()["files"]
+    assert row["status"] == "added" and row["doc_id"] == "r1, r2"
+    assert "2 documents" in row["reason"] and "1 line(s) skipped" in row["reason"]
+    assert {"r1", "r2"} <= set(chat.assistant.index.documents)

@@ -253,3 +253,11 @@ def test_a_parser_that_takes_too_long_is_killed_and_the_next_file_still_reads(tm
     with pytest.raises(LoadError, match="took more than"):
         parse_isolated(path, timeout=0.0001)  # stands in for a file crafted to spin
     assert "ordinaire" in parse_isolated(path).text  # a fresh worker took over
+
+
+def test_utf16_with_a_bom_is_read_and_without_one_is_explained(tmp_path):
+    (tmp_path / "bom.txt").write_bytes("Communiqué en UTF-16, avec sa marque d'ordre.".encode("utf-16"))
+    (tmp_path / "nobom.txt").write_bytes("Communiqué en UTF-16, sans marque d'ordre.".encode("utf-16-le"))
+    report = read_documents([tmp_path])
+    assert [d.text for d in report.documents] == ["Communiqué en UTF-16, avec sa marque d'ordre."]
+    assert "UTF-16 text without a byte-order mark" in report.problems[0].reason

@@ -200,20 +200,26 @@ class ChatApp:
                 result = ingest_paths(kept, self.assistant.index.index_dir, embedder=self.assistant.index.embedder,
                                       progress=False, added_by=added_by or "anonymous")
                 self.swap_index(result.index)
-            problems = {p.source.split(":")[0]: p.reason for p in result.read.problems}
-            added = set(result.update.added) | set(result.update.updated)
-            cuts = {cut.source: cut.reason for cut in result.read.cuts}
-            for path in kept:
-                doc_id = result.update.renamed.get(path.stem, path.stem)
-                if str(path) in problems or str(path.resolve()) in problems:
-                    reason = problems.get(str(path)) or problems[str(path.resolve())]
-                    rows.append({"file": path.name, "doc_id": "", "status": "skipped", "reason": reason})
-                else:
-                    status = "added" if doc_id in added else "unchanged"
-                    rows.append({"file": path.name, "doc_id": doc_id, "status": status, "reason": cuts.get(path.stem, "")})
+            rows += [self._upload_row(path, result) for path in kept]
         rows += [{"file": path.name, "doc_id": "", "status": "refused", "reason": f"more than {MAX_UPLOAD_FILES} files at once"}
                  for path in files[MAX_UPLOAD_FILES:]]
         return rows
+
+    @staticmethod
+    def _upload_row(path: Path, result) -> dict:
+        """One file's outcome; a JSONL file holds several documents (and maybe bad lines)."""
+        source = str(path.resolve())
+        ids = [result.update.renamed.get(doc.doc_id, doc.doc_id) for doc in result.read.documents if doc.source == source]
+        problems = [p.reason for p in result.read.problems if p.source.split(":")[0] in (str(path), source)]
+        cuts = [cut.reason for cut in result.read.cuts if cut.source in ids]
+        added = set(result.update.added) | set(result.update.updated)
+        if not ids:
+            return {"file": path.name, "doc_id": "", "status": "skipped", "reason": problems[0] if problems else "no document"}
+        notes = cuts + ([f"{len(problems)} line(s) skipped: {problems[0]}"] if problems else [])
+        if len(ids) > 1:
+            notes.insert(0, f"{len(ids)} documents")
+        return {"file": path.name, "doc_id": ", ".join(ids[:5]) + (" …" if len(ids) > 5 else ""),
+                "status": "added" if added & set(ids) else "unchanged", "reason": "; ".join(notes)}
 
     def upload(self, files, request: gr.Request, progress=gr.Progress()):
         """The Index tab's button: ingest the uploaded files and show one line per file."""
