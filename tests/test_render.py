@@ -41,7 +41,8 @@ def test_cards_show_the_documents_the_answer_was_made_from(sample_index, tmp_pat
     *_, (history, _, _, _, pending) = chat.find_sources("How much does a night bus ticket cost in Northbay?",
                                                         [], "", "", [], [])
     chat.swap_index(replacement)  # an upload lands while the answer is being made
-    *_, (history, panel, plain) = chat.write_answer(history, pending)
+    *_, (history, panel, plain, cleared) = chat.write_answer(history, pending)
+    assert cleared is None
     marked = re.findall(r"<mark[^>]*>(.*?)</mark>", panel, re.DOTALL)
     assert marked and "Tout autre texte" not in "".join(marked)
     assert "$2.75" in "".join(marked)

@@ -150,7 +150,7 @@ class ChatApp:
     def write_answer(self, history, pending):
         """Second event: the draft as it is generated, then the verified answer and its cards."""
         if not pending:
-            yield gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), None
             return
         history, draft = list(history), ""
         retrieved, turn = pending["retrieved"], pending["turn"]
@@ -158,14 +158,15 @@ class ChatApp:
             if event.kind == "text":
                 draft += event.text
                 history[-1] = {"role": "assistant", "content": draft_markdown(draft, retrieved.turn.language)}
-                yield history, gr.skip(), gr.skip()
+                yield history, gr.skip(), gr.skip(), gr.skip()
             elif event.kind == "answer":
                 answer = event.answer
                 history[-1] = {"role": "assistant", "content": answer_markdown(answer)}
                 # The documents the answer was made from, not the index's current ones
                 # (an upload may have replaced them meanwhile): offsets stay true.
                 documents = {hit.doc_id: hit.document for hit in answer.hits}
-                yield history, sources_panel(answer.language, answer.hits, answer, documents, turn=turn), answer.with_sources()
+                # The state is emptied: it would otherwise keep this index generation in memory.
+                yield history, sources_panel(answer.language, answer.hits, answer, documents, turn=turn), answer.with_sources(), None
 
     def ingest_files(self, files: list[Path], progress=None, added_by: str = "") -> list[dict]:
         """Copy files next to the index (so their source paths last), ingest them, swap the index in.
@@ -268,12 +269,12 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
             ingest_button = gr.Button(I18N("ingest"), variant="primary", elem_id="pp-ingest", visible=app.uploads)
             result = gr.Markdown(elem_id="pp-ingest-result")
 
-        pending = gr.State(None)
+        pending = gr.State(None, time_to_live=900)  # a question's sources, until its answer is written
         inputs = [question, chatbot, since, until, issuers, langs]
         # Two events: sources for every user at once, answers queued (the model writes one at a time).
         question.submit(app.find_sources, inputs, [chatbot, sources, copy_box, question, pending],
                         concurrency_limit=SOURCES_CONCURRENCY).then(
-            app.write_answer, [chatbot, pending], [chatbot, sources, copy_box], concurrency_limit=ANSWER_CONCURRENCY)
+            app.write_answer, [chatbot, pending], [chatbot, sources, copy_box, pending], concurrency_limit=ANSWER_CONCURRENCY)
         clear.click(lambda: ([], "", "", "", None), None, [chatbot, sources, copy_box, question, pending])
         ingest_button.click(app.upload, files, [result, summary, issuers], concurrency_limit=1)
     demo.chat_app = app
