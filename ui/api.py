@@ -167,8 +167,9 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
         """The assistant for ``generator``, or 503 while the language model is still loading."""
         assistant = chat.assistant_for(generator)
         if assistant is chat.assistant and chat.model_status == "loading":
-            raise HTTPException(503, "the language model is loading; retry shortly, or ask with "
-                                     '"generator": "extractive"', headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            raise HTTPException(503, "the models are loading (a few seconds, up to a minute for the language "
+                                     'model); retry shortly, or ask with "generator": "extractive"',
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         return assistant
 
     def prepare(body: AskRequest):

@@ -70,10 +70,9 @@ def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, access: Access =
             f"--host {host} makes the chat reachable from other machines without a password. "
             "Set PORTEPAROLE_AUTH=user:password (or use --auth-file), or pass --no-auth if that is intended.")
     chat = ChatApp(Assistant.open(index_dir, generator=generator), uploads=uploads)
-    if generator == "llm":
-        # Load the model while the page opens, so the first question does not pay for it.
-        chat.model_status = "loading"
-        threading.Thread(target=_warm_up, args=(chat,), daemon=True).start()
+    # Load the models while the page opens, so that the first questions do not pay for it.
+    chat.model_status = "loading"
+    threading.Thread(target=_warm_up, args=(chat,), daemon=True).start()
     app = create_server(chat, access)
     print(f"Porte-parole: http://{host}:{port}  (chat; JSON API at /api, its documentation at /api/docs)\n"
           f"  index {Path(index_dir).resolve()}, generator {generator}, uploads {'on' if uploads else 'off'}, "
@@ -85,7 +84,9 @@ def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, access: Access =
 
 
 def _warm_up(chat: ChatApp) -> None:
+    """The embedder first (every question's sources need it), then the generator."""
     try:
+        chat.assistant.index.embedder.encode_query(["warm-up"])
         chat.assistant.generator.warm_up()
         chat.model_status = "ready"
     except Exception as exc:  # answers fall back to the extractive generator and say so
