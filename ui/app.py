@@ -23,7 +23,7 @@ MAX_UPLOAD = "20mb"
 #: Questions whose sources are looked up at once (retrieval takes tens of milliseconds).
 SOURCES_CONCURRENCY = 32
 #: Answers written at once; the model itself writes one at a time, the others stream after it.
-ANSWER_CONCURRENCY = 4
+ANSWER_CONCURRENCY = 2
 MAX_UPLOAD_FILES = 50
 
 I18N = gr.I18n(

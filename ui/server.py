@@ -84,9 +84,10 @@ def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, access: Access =
 
 
 def _warm_up(chat: ChatApp) -> None:
-    """The embedder first (every question's sources need it), then the generator."""
+    """Retrieval first (the embedder, language detection, BM25: every question's sources need
+    them), then the generator."""
     try:
-        chat.assistant.index.embedder.encode_query(["warm-up"])
+        chat.assistant.retrieve("Qui a annoncé quoi ? Who announced what?")
         chat.assistant.generator.warm_up()
         chat.model_status = "ready"
     except Exception as exc:  # answers fall back to the extractive generator and say so
