@@ -93,14 +93,14 @@ def fault_kills(work: Path, kills: int, rng: random.Random) -> dict:
 
 
 def fault_disk_full(work: Path) -> dict:
-    """ENOSPC at each of the writes of a generation (documents, chunks, vectors, FAISS, manifest)."""
+    """ENOSPC at each kind of write of a generation (JSONL, vectors, FAISS, fsync, centring and manifest)."""
     import numpy as np
 
     index_dir = work / "full-index"
     ingest_paths(_corpus(work / "full-base", 5, "base"), index_dir, embedder=FakeEmbedder(), progress=False)
     points = [("store._write_jsonl", store, "_write_jsonl"), ("numpy.save", np, "save"),
-              ("faiss.write_index", __import__("faiss"), "write_index"), ("store._fsync_file", store, "_fsync_file"),
-              ("store._fsync_dir", store, "_fsync_dir")]
+              ("faiss.write_index", __import__("faiss"), "write_index"), ("store._fsync", store, "_fsync"),
+              ("json.dump (centring, manifest)", json, "dump")]
     lost = failed_reads = leftovers = 0
     for k, (_, module, name) in enumerate(points):
         committed = _documents(index_dir)

@@ -44,7 +44,7 @@ def check_index(index_dir: str | os.PathLike) -> CheckReport:
     generation = manifest["generation"]
     report.facts["generation"] = generation
     try:
-        stored = store._load_generation(index_dir, manifest, generation)
+        stored = store.load_generation(index_dir, manifest, generation)
     except IndexError_ as exc:
         report.problems.append(str(exc))
     else:
@@ -52,7 +52,7 @@ def check_index(index_dir: str | os.PathLike) -> CheckReport:
     previous = manifest.get("previous_generation")
     if previous:
         try:
-            store._load_generation(index_dir, manifest, previous)
+            store.load_generation(index_dir, manifest, previous)
             report.facts["fallback"] = f"{previous} (readable)"
         except IndexError_ as exc:
             report.facts["fallback"] = f"{previous} (not usable: {exc})"

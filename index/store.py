@@ -54,15 +54,8 @@ class StoredIndex:
     faiss_index: object
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (after a rename), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -109,7 +102,7 @@ def read_manifest(index_dir: Path) -> dict:
     return manifest
 
 
-def _load_generation(index_dir: Path, manifest: dict, generation: str) -> StoredIndex:
+def load_generation(index_dir: Path, manifest: dict, generation: str) -> StoredIndex:
     """One generation folder, checked for consistency; any problem is an :class:`IndexCorruptError`."""
     import faiss
 
@@ -154,7 +147,7 @@ def load(index_dir: Path) -> StoredIndex:
     for _ in range(3):
         manifest = read_manifest(index_dir)
         try:
-            return _load_generation(index_dir, manifest, manifest["generation"])
+            return load_generation(index_dir, manifest, manifest["generation"])
         except IndexCorruptError as exc:
             damaged = exc
         if read_manifest(index_dir)["generation"] != manifest["generation"]:
@@ -162,7 +155,7 @@ def load(index_dir: Path) -> StoredIndex:
         previous = manifest.get("previous_generation")
         if previous and (index_dir / previous).is_dir():
             try:
-                stored = _load_generation(index_dir, manifest, previous)
+                stored = load_generation(index_dir, manifest, previous)
             except IndexCorruptError:
                 raise damaged from None
             print(f"porteparole: warning: {damaged} Using the previous generation ({previous}, "
@@ -247,10 +240,10 @@ def save(
             handle.flush()
             os.fsync(handle.fileno())
         faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
-        _fsync_file(staging / "vectors.faiss")
-        _fsync_dir(staging)
+        _fsync(staging / "vectors.faiss")
+        _fsync(staging)
         os.rename(staging, index_dir / generation)
-        _fsync_dir(index_dir)
+        _fsync(index_dir)
 
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         previous = {}
@@ -275,7 +268,7 @@ def save(
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_manifest, index_dir / MANIFEST)
-        _fsync_dir(index_dir)
+        _fsync(index_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if not (index_dir / MANIFEST).exists() or read_manifest(index_dir).get("generation") != generation:
