@@ -227,12 +227,19 @@ _NOT_IN_A_NAME = (
 )
 # "[Adjectives] <Org head> <name words, at most 8> [(ACRONYM)] [,] <announcing verb>"; every
 # repetition is bounded, so the search stays linear in the scanned text.
+# The start of an organisation's name: up to three capitalised words, then its head noun.
+_ORG_START = rf"(?:[A-ZÀ-Ý][\w’-]*[ \t]+){{0,3}}(?<![\w])(?:{_ORG_HEADS})\b"
 _SPEAKER = re.compile(
-    rf"((?:[A-ZÀ-Ý][\w’-]*[ \t]+){{0,3}}(?<![\w])(?:{_ORG_HEADS})\b"
+    rf"({_ORG_START}"
     rf"(?:[ \t]+(?:[A-ZÀ-Ý][\w'’-]*|(?:d['’]|l['’])?(?!(?:{_NOT_IN_A_NAME})\b)[a-zà-ÿ][\w'’-]*)){{0,8}}?)"
     rf"(?:[ \t]+\(([A-Z][A-Za-z]{{1,9}})\))?,?[ \t]+(?:{_SPEAKS})",
 )
 _LEADING_ARTICLE = re.compile(r"^(?:(?:la|le|les|l['’]|the|on|en|au|à|in)\s*)+", re.IGNORECASE)
+
+
+def _organisation_name(matched: str) -> str:
+    """A matched name without its leading article or sentence debris ("La Ville de…" → "Ville de…")."""
+    return re.sub(r"^[^A-ZÀ-Ý]*", "", _LEADING_ARTICLE.sub("", matched.strip()))
 
 
 # A byline that opens the text with the issuer's acronym: "(OFS) – Les indicateurs…",
@@ -254,12 +261,11 @@ def find_byline(text: str) -> str:
     if not match:
         return ""
     acronym = match.group(1)
-    spelled = re.search(rf"((?:[A-ZÀ-Ý][\w’-]*[ \t]+){{0,3}}(?<![\w])(?:{_ORG_HEADS})\b(?:[ \t]+[\w'’-]+){{0,8}}?)"
+    spelled = re.search(rf"({_ORG_START}(?:[ \t]+[\w'’-]+){{0,8}}?)"
                         rf"[ \t]+\({acronym}\)", text[match.end():match.end() + SPEAKER_SCAN_CHARS])
     if not spelled:
         return acronym
-    name = re.sub(r"^[^A-ZÀ-Ý]*", "", _LEADING_ARTICLE.sub("", spelled.group(1).strip()))
-    return f"{name} ({acronym})"
+    return f"{_organisation_name(spelled.group(1))} ({acronym})"
 
 
 def find_from_line(text: str) -> str:
@@ -294,8 +300,7 @@ def find_speaker(text: str) -> str:
         'Office fédéral de la communication (OFCOM)'
     """
     for match in _SPEAKER.finditer(first_sentence(text)):
-        name = _LEADING_ARTICLE.sub("", match.group(1).strip())
-        name = re.sub(r"^[^A-ZÀ-Ý]*", "", name)
+        name = _organisation_name(match.group(1))
         # A trailing connector ("Council of the") or a head noun alone in lower-case use is no name.
         name = re.sub(r"(?:[ \t]+(?:de|du|des|d['’]|la|le|l['’]|et|of|the|and|for))+$", "", name)
         if len(name.split()) == 1 and name in ("Service", "Office", "Groupe", "Direction", "Board", "Court", "Police"):
