@@ -32,13 +32,12 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import FakeEmbedder, Server  # noqa: E402  (the tests' hashing embedder and server runner)
+from conftest import FakeEmbedder, Server, write_blank_pdf, write_zip_bomb  # noqa: E402  (shared with the tests)
 
 from index import Index, IndexError_, ingest_paths, store  # noqa: E402
 
@@ -191,8 +190,6 @@ def fault_reader_during_switches(work: Path, writes: int) -> dict:
 # ----------------------------------------------------------------------------- bad inputs
 def hostile_files(folder: Path) -> list[Path]:
     """At least 30 hostile files, each a way a newsroom's inbox can go wrong or be attacked."""
-    from pypdf import PdfWriter
-
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {
         "binary.txt": bytes(range(256)) * 64,
@@ -229,21 +226,10 @@ def hostile_files(folder: Path) -> list[Path]:
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    with zipfile.ZipFile(folder / "zip-bomb.docx", "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("word/document.xml", "w") as member:
-            for _ in range(400):
-                member.write(b"\0" * (1 << 20))
-    many = PdfWriter()
-    for _ in range(50_000):
-        many.add_blank_page(width=100, height=100)
-    many.write(folder / "50000-pages.pdf")
-    locked = PdfWriter()
-    locked.add_blank_page(width=100, height=100)
-    locked.encrypt("secret")
-    locked.write(folder / "encrypted.pdf")
-    blank = PdfWriter()
-    blank.add_blank_page(width=100, height=100)
-    blank.write(folder / "scanned-no-text.pdf")
+    write_zip_bomb(folder / "zip-bomb.docx", 400)
+    write_blank_pdf(folder / "50000-pages.pdf", pages=50_000)
+    write_blank_pdf(folder / "encrypted.pdf", password="secret")
+    write_blank_pdf(folder / "scanned-no-text.pdf")
     return sorted(folder.iterdir())
 
 

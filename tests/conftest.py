@@ -172,3 +172,26 @@ def echo_best_passage(request):
     holding = [p for p in request.passages if holds_type(p.text, request.answer_type)] or request.passages
     best = max(holding, key=lambda p: p.score)
     return f"{best.text} [{best.n}]"
+
+
+def write_zip_bomb(path: Path, mebibytes: int) -> None:
+    """A .docx whose one part unpacks to ``mebibytes`` MiB of zeros (a few hundred KB on disk)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("word/document.xml", "w") as member:
+            zeros = b"\0" * (1 << 20)
+            for _ in range(mebibytes):
+                member.write(zeros)
+
+
+def write_blank_pdf(path: Path, pages: int = 1, password: str | None = None) -> None:
+    """A PDF of blank pages (no text layer), encrypted when ``password`` is given."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=100, height=100)
+    if password:
+        writer.encrypt(password)
+    writer.write(path)

@@ -216,24 +216,11 @@ def _docx_bytes(paragraph: str) -> bytes:
 
 
 def test_upload_bombs_are_refused_before_they_unpack(tmp_path):
-    import zipfile
+    from conftest import write_blank_pdf, write_zip_bomb
 
-    from pypdf import PdfWriter
-
-    # A .docx whose one part unpacks to 300 MiB of zeros (a few hundred KB on disk).
-    with zipfile.ZipFile(tmp_path / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("word/document.xml", "w") as member:
-            zeros = b"\0" * (1 << 20)
-            for _ in range(300):
-                member.write(zeros)
-    many = PdfWriter()
-    for _ in range(600):
-        many.add_blank_page(width=200, height=200)
-    many.write(tmp_path / "many-pages.pdf")
-    locked = PdfWriter()
-    locked.add_blank_page(width=200, height=200)
-    locked.encrypt("secret")
-    locked.write(tmp_path / "locked.pdf")
+    write_zip_bomb(tmp_path / "bomb.docx", 300)
+    write_blank_pdf(tmp_path / "many-pages.pdf", pages=600)
+    write_blank_pdf(tmp_path / "locked.pdf", password="secret")
     (tmp_path / "good.docx").write_bytes(_docx_bytes("La Ville de Lyon a annoncé l'ouverture du musée le 3 mars 2025."))
 
     report = read_documents([tmp_path])
