@@ -16,7 +16,7 @@ import numpy as np
 
 from index import stemmed_terms
 
-from .facts import fact_count, unsupported_facts
+from .facts import fact_count, new_fact_count, unsupported_facts
 from .sentences import SourceSentence, split_with_offsets
 from .types import Citation
 
@@ -96,8 +96,8 @@ def attribute(
     attributed = []
     question_words = set(_content_words(question))
     for (sentence, cited), vector in zip(answer_sentences, answer_vectors):
-        if set(_content_words(sentence)) <= question_words and not fact_count(sentence, question):
-            # Only the question's own words and no new figure, date or name: it answers nothing.
+        if set(_content_words(sentence)) <= question_words and not new_fact_count(sentence, question):
+            # Only the question's own words, figures, dates and names: it answers nothing.
             attributed.append(AttributedSentence(sentence, [], 0.0, ["restates the question"]))
             continue
         similarities = candidate_vectors @ vector if len(candidates) else np.zeros(0)

@@ -36,6 +36,9 @@ _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b")
 # Five digits, ungrouped, before a place name: a postcode ("31000 Toulouse", "75001 Paris").
 _POSTCODE = re.compile(r"(?<![\w.,])\d{5}\b(?=\s+[A-ZÀ-ÖØ-Þ][a-zà-ÿ])")
 _MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+# A span of years written short, "2019–21" or "2020-22": the source states 2019, 2020 and 2021,
+# which an answer may write out ("2019–2021").
+_SHORT_YEAR_RANGE = re.compile(r"(?<![\w.,])((?:19|20)\d\d)\s?[–—-]\s?(\d\d)(?![\w.,]?\d)")
 # Numbers in words; "un/une/one" are left out: as articles they are in almost every sentence.
 NUMBER_WORDS = (r"\b(deux|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|quinze|vingt|trente|cent|mille|"
                 r"two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|hundred|thousand|"
@@ -113,6 +116,11 @@ def extract_facts(text: str, ignore: str = "") -> Facts:
     """
     facts = Facts()
     facts.numbers = [values for _, values in number_mentions(text)]
+    for span in _SHORT_YEAR_RANGE.finditer(text):
+        first = int(span.group(1))
+        last = first - first % 100 + int(span.group(2))
+        if first < last <= first + 10:
+            facts.numbers.extend({float(year)} for year in range(first, last + 1))
     facts.months = {_MONTHS[m.group(1).lower()] for m in _MONTH_RE.finditer(text)}
     for iso in _ISO_DATE.finditer(text):  # "2021-02-02" states a year, a month and a day
         facts.numbers.append({float(int(iso.group(1)))})
@@ -172,6 +180,26 @@ def fact_count(text: str, question: str = "") -> int:
     """How many checkable facts (numbers, months, full dates, names) ``text`` states."""
     facts = extract_facts(text, ignore=question)
     return len(facts.numbers) + len(facts.months) + len({d for d in facts.dates if len(d) == 10}) + len(facts.names)
+
+
+def new_fact_count(text: str, question: str) -> int:
+    """How many facts ``text`` states that ``question`` does not already state.
+
+    "Le DFAE va créer un poste ..., selon sa décision de janvier 2020." only gives back the
+    question's own month and year: it answers nothing.
+
+    Example:
+        >>> q = "Where will the FDFA create a post, under its decision of January 2020?"
+        >>> new_fact_count("The FDFA will create a post under its decision of January 2020.", q)
+        0
+        >>> new_fact_count("The FDFA will create a post in Asmara in January 2020.", q)
+        1
+    """
+    asked = extract_facts(question)
+    facts = extract_facts(text, ignore=question)
+    numbers = [values for values in facts.numbers if not number_in(values, asked.numbers)]
+    dates = {d for d in facts.dates if len(d) == 10} - asked.dates
+    return len(numbers) + len(facts.months - asked.months) + len(dates) + len(facts.names)
 
 
 def unsupported_facts(answer_sentence: str, source_text: str, question: str = "") -> list[str]:

@@ -154,6 +154,26 @@ def test_restating_the_question_with_the_figure_asked_for_is_an_answer(sample_in
     assert restated.refused
 
 
+def test_restating_the_question_with_its_own_date_is_not_an_answer(sample_index):
+    """Swiss dev miss: "Où le DFAE va-t-il créer un poste ..., selon sa décision de janvier 2020 ?"
+    answered with the question's own words, month and year; it was shown as an answer."""
+    question = "Where will the library's collections move during the renovation that starts in September 2024?"
+    restated = Assistant(sample_index, FakeGenerator(
+        "The library's collections will move during the renovation that starts in September 2024 [1].")).ask(question)
+    assert restated.refused and "restates the question" in restated.refusal_reason
+    answered = Assistant(sample_index, FakeGenerator(
+        "The library's collections will move to the former Mercer post office in September 2024 [1].")).ask(question)
+    assert not answered.refused
+
+
+def test_a_short_span_of_years_supports_the_years_written_out():
+    """The source's "2019–21" states 2019, 2020 and 2021 (Swiss dev: CHF 30 million for UNAIDS)."""
+    source = "a further CHF 30 million for UNAIDS for the 2019–21 period"
+    assert unsupported_facts("Switzerland gives CHF 30 million to UNAIDS for 2019–2021.", source) == []
+    assert unsupported_facts("Switzerland gives CHF 30 million to UNAIDS for 2020.", source) == []
+    assert unsupported_facts("Switzerland gives CHF 30 million to UNAIDS for 2019–2023.", source) == ["2023"]
+
+
 def test_generation_stops_after_the_answers_first_paragraph():
     import torch
 
