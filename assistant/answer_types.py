@@ -44,8 +44,10 @@ _QUESTION_RULES: list[tuple[str, re.Pattern]] = [
                           r"quel (montant|budget|prix|coût|loyer|salaire)|quelle (somme|contribution|enveloppe)|"
                           r"amount|budget|price|cost|costs|salary|rent|fee|funding|montant|coût|loyer|salaire|"
                           r"to what amount|à combien)\b", _I)),
-    ("date", re.compile(r"\b(when|what date|on what date|which date|what day|what year|which year|in what year|since when|"
-                        r"quand|quelle date|à quelle date|quel jour|quelle année|en quelle année|depuis quand|"
+    # "In October 2014, when the Federal Council ..., how much ...?": a "when" after a comma opens a
+    # clause about the context; the question's own wording comes later.
+    ("date", re.compile(r"\b((?<!, )when|what date|on what date|which date|what day|what year|which year|in what year|since when|"
+                        r"(?<!, )quand|quelle date|à quelle date|quel jour|quelle année|en quelle année|depuis quand|"
                         r"à partir de quand|date)\b", _I)),
     ("number", re.compile(r"\b(how many|combien|nombre|number of|quel nombre|population|habitants|inhabitants|"
                           r"how much|by how much|what (concentration|quantity|level)|quelle (concentration|quantité))\b", _I)),
@@ -104,6 +106,8 @@ def question_type(question: str) -> str:
     Example:
         >>> question_type("Which doctor heads the clinic that the FDFA mentioned when it announced aid?")
         'person'
+        >>> question_type("In October 2014, when the Federal Council topped up aid, how much did it ask for?")
+        'amount'
     """
     found = []
     for order, (name, pattern) in enumerate(_QUESTION_RULES):
