@@ -1,6 +1,6 @@
 """The :class:`Assistant`: a short composition of named stages, each in its own module.
 
-conversation (:mod:`.conversation`) → retrieval (:meth:`index.Index.search`) → evidence
+conversation (:mod:`.conversation`, :mod:`.time_scope`) → retrieval (:meth:`index.Index.search`) → evidence
 (:mod:`.evidence`) → generation (:mod:`.generators`, :mod:`.llm`) → attribution
 (:mod:`.attribution`) → policy (:mod:`.policy`, every refusal rule).
 """
@@ -11,6 +11,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Iterator
 
 import numpy as np
@@ -23,12 +24,15 @@ from .errors import GeneratorUnavailableError, InvalidQuestionError, ModelFileEr
 from .evidence import Evidence, EvidenceScorer
 from .facts import unsupported_facts
 from .generators import ExtractiveGenerator, GenerationRequest, Generator
+from .time_scope import TimeScope, prefer_in_scope, time_scope
 from .types import Answer
 
 # Context budget: the model reads only the sentences that matter (prompt reading dominates the
 # wait on 2 cores: ~3 GFLOP per prompt token). Chosen by measurement, see README "Measured".
 RETRIEVED_PASSAGES = 6
 PROMPT_SENTENCES = 6
+# A question with a time expression looks further down the ranking for releases of its period.
+TIME_CANDIDATES = 30
 
 
 def make_generator(name: str) -> Generator:
@@ -62,6 +66,8 @@ class Retrieved:
     scorer: EvidenceScorer
     started: float
     timings: dict[str, float]
+    #: The time expression read from the question and applied to the ranking (None: none, or turned off).
+    time_scope: TimeScope | None = None
 
 
 @dataclass
@@ -129,30 +135,37 @@ class Assistant:
         return SearchFilters(**{key: value for key, value in dict(filters).items() if value})
 
     # ------------------------------------------------------------------ asking
-    def ask(self, question: str, history=None, filters=None) -> Answer:
+    def ask(self, question: str, history=None, filters=None, *, today: date | None = None,
+            question_dates: bool = True) -> Answer:
         """Answer ``question`` (French or English) in its language, with verified citations.
 
         ``history`` is the conversation so far, ``[(question, answer), ...]`` or chat messages.
+        A time expression in the question ("in 2019", "l'an dernier", "the latest ...") ranks the
+        releases of that period first (:mod:`assistant.time_scope`); relative ones are read against
+        ``today`` (default: the machine's date); ``question_dates=False`` turns this off.
         """
         answer = None
-        for event in self.ask_stream(question, history=history, filters=filters):
+        for event in self.ask_stream(question, history=history, filters=filters, today=today,
+                                     question_dates=question_dates):
             if event.kind == "answer":
                 answer = event.answer
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, history=None, filters=None) -> Iterator[StreamEvent]:
+    def ask_stream(self, question: str, history=None, filters=None, *, today: date | None = None,
+                   question_dates: bool = True) -> Iterator[StreamEvent]:
         """Yield ``sources`` (at once), then ``text`` pieces as generated, then the final ``answer``.
 
         The streamed text is the model's raw output; the final :class:`Answer` keeps only the
         sentences the sources support, with verified citations, or a quote of the best source
         sentence when the draft fails its checks, or a refusal.
         """
-        retrieved = self.retrieve(question, history=history, filters=filters)
+        retrieved = self.retrieve(question, history=history, filters=filters, today=today, question_dates=question_dates)
         yield StreamEvent("sources", hits=retrieved.hits)
         yield from self.answer_stream(retrieved)
 
-    def retrieve(self, question: str, history=None, filters=None) -> Retrieved:
+    def retrieve(self, question: str, history=None, filters=None, *, today: date | None = None,
+                 question_dates: bool = True) -> Retrieved:
         """Stages 1 and 2: the question understood (a follow-up rewritten) and its sources found.
 
         Cheap unless the question is a follow-up (the rewrite asks the model): a server shows the
@@ -163,12 +176,15 @@ class Assistant:
         turn = conversation.understand(question, history, self.generator)
         timings["rewrite"] = time.perf_counter() - started
         index, scorer = self._snapshot  # one index generation for the whole answer
+        scope = time_scope(turn.standalone, today) if question_dates else None
         try:
-            hits = index.search(turn.standalone, k=RETRIEVED_PASSAGES, filters=self._filters(filters))
+            hits = index.search(turn.standalone, k=max(TIME_CANDIDATES, RETRIEVED_PASSAGES) if scope else RETRIEVED_PASSAGES,
+                                filters=self._filters(filters))
         except InvalidQueryError as exc:
             raise InvalidQuestionError(str(exc)) from exc
+        hits = prefer_in_scope(hits, scope, RETRIEVED_PASSAGES)
         timings["retrieval"] = time.perf_counter() - started
-        return Retrieved(turn, hits, scorer, started, timings)
+        return Retrieved(turn, hits, scorer, started, timings, scope)
 
     def answer_stream(self, retrieved: Retrieved) -> Iterator[StreamEvent]:
         """Stages 3 to 6 on what :meth:`retrieve` found: ``text`` pieces, then the ``answer``."""
@@ -217,6 +233,11 @@ class Assistant:
 
         refused = bool(early_refusal) or decision is None or decision.refused
         text, citations = (offer.text, offer.citations) if offer and not refused else (prompts.REFUSAL[turn.language], [])
+        if retrieved.time_scope and retrieved.time_scope.latest and citations and citations[0].date:
+            # "The latest ...": the reader is told how recent the answer's source is (the date
+            # replaces the plain "According to the communiqués:" lead of a quote).
+            lead = prompts.EXTRACTIVE_LEAD[turn.language]
+            text = prompts.as_of(citations[0].date, turn.language) + (text[len(lead):] if text.startswith(lead) else text)
         timings["total"] = time.perf_counter() - started
         answer = Answer(
             question=turn.question, text=text, language=turn.language, refused=refused, citations=citations,
@@ -225,6 +246,7 @@ class Assistant:
             best_similarity=evidence.best_relevance, answer_type=evidence.answer_type,
             confidence=decision.confidence if decision else None, signals=decision.signals if decision else {},
             offered_text=offer.text if offer else "", offered_doc_ids=[c.doc_id for c in offer.citations] if offer else [],
+            time_scope=retrieved.time_scope.to_dict() if retrieved.time_scope else None,
         )
         yield StreamEvent("answer", answer=answer)
 

@@ -39,6 +39,34 @@ EXTRACTIVE_LEAD = {"fr": "D'après les communiqués : ", "en": "According to the
 TRANSLATED_LEAD = {"fr": "D'après les communiqués (traduction automatique de la source) : ",
                    "en": "According to the communiqués (machine translation of the source): "}
 
+_MONTH_NAMES = {
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
+    "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"],
+}
+
+
+def as_of(iso_date: str, language: str) -> str:
+    """The lead of an answer to "the latest ...": the date of its source, written out.
+
+    Example:
+        >>> as_of("2022-05-03", "en"), as_of("2022-05", "fr")
+        ('As of 3 May 2022: ', 'Selon le communiqué de mai 2022 : ')
+    """
+    months = _MONTH_NAMES["fr" if language == "fr" else "en"]
+    parts = iso_date.split("-")
+    written = parts[0]
+    if len(parts) >= 2:
+        written = f"{months[int(parts[1]) - 1]} {parts[0]}"
+    if len(parts) == 3:
+        day = int(parts[2])
+        written = f"{'1er' if language == 'fr' and day == 1 else day} {written}"
+    if language == "fr":
+        return f"Selon le communiqué du {written} : " if len(parts) == 3 else f"Selon le communiqué de {written} : "
+    return f"As of {written}: "
+
+
 REWRITE_SYSTEM = (
     "Rewrite the user's last question so that it can be understood without the conversation. "
     "Keep its language. Output only the rewritten question."

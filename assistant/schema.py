@@ -83,6 +83,19 @@ class CitationModel(_Strict):
     char_end: int
 
 
+class TimeScopeModel(_Strict):
+    """The time expression read from the question; releases of its period were ranked first."""
+
+    since: str | None = Field(description="first day of the period (ISO 8601), or null")
+    until: str | None = Field(description="last day of the period, or null")
+    latest: bool = Field(description="the question asks for the most recent release")
+    phrase: str = Field(description="the question's own words it was read from")
+    tolerance_until: str | None = Field(description="releases up to this day still count, less strongly (a year's "
+                                                    "figures appear the next spring)")
+    label_en: str
+    label_fr: str
+
+
 class AnswerModel(_Strict):
     """An answer with its citations, or a refusal (``refused``; ``refusal_reason`` says why)."""
 
@@ -102,6 +115,8 @@ class AnswerModel(_Strict):
     hits: list[HitModel]
     timings: dict[str, float] = Field(description="seconds since the question arrived, at the end of each stage")
     raw_text: str = Field(description="the generator's unchecked draft (for debugging; never show it as the answer)")
+    time_scope: TimeScopeModel | None = Field(None, description="the question's time expression, as applied; null when "
+                                                                "it has none or question_dates was off")
 
 
 class SearchResultModel(_Strict):

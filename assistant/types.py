@@ -70,6 +70,9 @@ class Answer:
     #: The answer that was on offer when the policy decided, shown or not (for evaluation).
     offered_text: str = ""
     offered_doc_ids: list[str] = field(default_factory=list)
+    #: The time expression read from the question and applied to the ranking
+    #: (:meth:`assistant.time_scope.TimeScope.to_dict`), or None.
+    time_scope: dict | None = None
 
     def to_dict(self) -> dict:
         """The JSON form shared by ``ask --json`` and the HTTP API (``assistant.schema.AnswerModel``)."""
@@ -90,6 +93,7 @@ class Answer:
             "hits": [h.to_dict() for h in self.hits],
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "raw_text": self.raw_text,
+            "time_scope": self.time_scope,
         }
 
     @classmethod
@@ -107,6 +111,7 @@ class Answer:
             signals=dict(data["signals"]), generator=data["generator"], raw_text=data["raw_text"],
             citations=[Citation.from_dict(c) for c in data["citations"]],
             hits=[Hit.from_dict(h) for h in data["hits"]], timings=dict(data["timings"]),
+            time_scope=data.get("time_scope"),
         )
 
     def with_sources(self) -> str:

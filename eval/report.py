@@ -60,20 +60,27 @@ METADATA_COLUMNS = ("n", "title_usable", "title_word_overlap", "issuer_right", "
                     "issuer_precision", "issuer_invented")
 
 
-def metadata_rows(report: dict) -> list[tuple[str, str, dict]]:
-    return [(dataset, half, metrics) for dataset, halves in report.get("metadata", {}).items()
+TIME_COLUMNS = ("n", "scoped", "top1_with", "top1_without", "recall@6_with", "recall@6_without")
+#: The parts reported per half of their questions: (report key, heading, columns).
+HALF_TABLES = (("metadata", "Titles and issuers from the text alone", METADATA_COLUMNS),
+               ("time", "Time-aware questions (retrieval with and without the question's dates)", TIME_COLUMNS))
+
+
+def half_rows(report: dict, part: str) -> list[tuple[str, str, dict]]:
+    return [(dataset, half, metrics) for dataset, halves in report.get(part, {}).items()
             for half, metrics in halves.items() if half in ("tune", "report", "all")]
 
 
-def metadata_lines(report: dict) -> list[str]:
-    rows = metadata_rows(report)
-    if not rows:
-        return []
-    lines = ["## Titles and issuers from the text alone", "",
-             "| set | half | " + " | ".join(METADATA_COLUMNS) + " |", "|---|---|" + "---|" * len(METADATA_COLUMNS)]
-    lines += [f"| {dataset} | {half} | " + " | ".join(_fmt(metrics.get(c)) for c in METADATA_COLUMNS) + " |"
-              for dataset, half, metrics in rows]
-    return lines + [""]
+def half_table_lines(report: dict) -> list[str]:
+    lines = []
+    for part, heading, columns in HALF_TABLES:
+        rows = half_rows(report, part)
+        if rows:
+            lines += [f"## {heading}", "", "| set | half | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+            lines += [f"| {dataset} | {half} | " + " | ".join(_fmt(metrics.get(c)) for c in columns) + " |"
+                      for dataset, half, metrics in rows]
+            lines.append("")
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -92,7 +99,7 @@ def markdown(report: dict) -> str:
     if ingest:
         lines += [f"Ingest of the Swiss corpus: {ingest['chunks']} passages, {ingest['embedded']} embedded this run"
                   + (f" at {ingest['chunks_per_s']:.1f} passages/s" if ingest.get("chunks_per_s") else " (all from the embedding cache)"), ""]
-    lines += metadata_lines(report)
+    lines += half_table_lines(report)
     lines += ["## Answers", "", "| generator | set | " + " | ".join(ANSWER_COLUMNS) + " |", "|---|---|" + "---|" * len(ANSWER_COLUMNS)]
     for generator, dataset, summary in answer_rows(report):
         lines.append(f"| {generator} | {dataset} | " + " | ".join(_fmt(summary.get(c)) for c in ANSWER_COLUMNS) + " |")
@@ -152,10 +159,11 @@ def print_table(report: dict, flat: dict) -> None:
     print("\nRetrieval" + " " * 31 + "  ".join(f"{c:>9}" for c in RETRIEVAL_COLUMNS))
     for dataset, method, group, metrics in retrieval_rows(report):
         print(f"  {dataset:6} {method:12} {group:8} n={metrics.get('n', 0):<4}" + "  ".join(f"{_fmt(metrics.get(c)):>9}" for c in RETRIEVAL_COLUMNS))
-    if metadata_rows(report):
-        print("\nTitles and issuers" + " " * 13 + "  ".join(f"{c[:10]:>10}" for c in METADATA_COLUMNS[1:]))
-        for dataset, half, metrics in metadata_rows(report):
-            print(f"  {dataset:6} {half:8} n={metrics['n']:<4}     " + "  ".join(f"{_fmt(metrics.get(c)):>10}" for c in METADATA_COLUMNS[1:]))
+    for part, heading, columns in HALF_TABLES:
+        if half_rows(report, part):
+            print(f"\n{heading[:30]:31}" + "  ".join(f"{c[:10]:>10}" for c in columns[1:]))
+            for dataset, half, metrics in half_rows(report, part):
+                print(f"  {dataset:11} {half:7} n={metrics['n']:<4}" + "  ".join(f"{_fmt(metrics.get(c)):>10}" for c in columns[1:]))
     short = ("correct", "correct_and_cited", "answer_language_accuracy", "refusal_recall", "false_refusal_rate",
              "citation_precision", "quote_verbatim_rate", "latency_p50_s")
     print("\nAnswers" + " " * 22 + "  ".join(f"{c[:10]:>10}" for c in short))

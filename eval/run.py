@@ -16,12 +16,13 @@ from pathlib import Path
 from .data import SAMPLE_CORPUS, load_eval_data, load_seed_questions, seeded_sample
 from .metadata_eval import metadata_section
 from .metrics import __doc__ as METRIC_DEFINITIONS
+from .time_eval import time_section
 
 THRESHOLDS = Path(__file__).with_name("thresholds.toml")
 
 
 #: The parts of the eval, all run by default.
-DEFAULT_SETS = "retrieval,metadata,seeds,piaf,journalists"
+DEFAULT_SETS = "retrieval,metadata,time,seeds,piaf,journalists"
 
 
 def _progress(total: int, desc: str):
@@ -121,12 +122,13 @@ def flatten(report: dict) -> dict[str, float]:
                 for name, value in metrics.items():
                     if isinstance(value, (int, float)):
                         flat[f"retrieval.{dataset}.{method}.{group}.{name}"] = float(value)
-    for dataset, halves in report.get("metadata", {}).items():
-        for half, metrics in halves.items():
-            if isinstance(metrics, dict):
-                for name, value in metrics.items():
-                    if isinstance(value, (int, float)):
-                        flat[f"metadata.{dataset}.{half}.{name}"] = float(value)
+    for part in ("metadata", "time"):
+        for dataset, halves in report.get(part, {}).items():
+            for half, metrics in halves.items():
+                if isinstance(metrics, dict):
+                    for name, value in metrics.items():
+                        if isinstance(value, (int, float)):
+                            flat[f"{part}.{dataset}.{half}.{name}"] = float(value)
     for generator, section in report.get("answers", {}).items():
         for dataset, content in section.items():
             if isinstance(content, dict) and "summary" in content:
@@ -151,8 +153,8 @@ def check_thresholds(flat: dict[str, float], thresholds: dict) -> list[str]:
 
 
 def _part_of(threshold_key: str) -> str:
-    """Which part of the eval measures a threshold: ``retrieval``, ``metadata``, ``seeds``, ``piaf`` or ``journalists``."""
-    if threshold_key.startswith(("retrieval.", "metadata.")):
+    """Which part of the eval measures a threshold: ``retrieval``, ``metadata``, ``time``, ``seeds``, ``piaf`` or ``journalists``."""
+    if threshold_key.startswith(("retrieval.", "metadata.", "time.")):
         return threshold_key.split(".")[0]
     dataset = threshold_key.split(".")[2]
     return "journalists" if dataset.startswith("journalists") else dataset
@@ -186,6 +188,12 @@ def run_from_cli(args) -> int:
     sets = {part.strip() for part in getattr(args, "sets", DEFAULT_SETS).split(",") if part.strip()}
     report["retrieval"] = retrieval_section(data, indexes) if "retrieval" in sets else {}
     report["metadata"] = metadata_section(data) if "metadata" in sets else {}
+    report["time"] = {}
+    if "time" in sets and data.corpus_path:
+        from index import ingest_paths
+
+        swiss_index = ingest_paths([data.corpus_path], indexes / "swiss", prune=True, progress=False).index
+        report["time"] = time_section(data, swiss_index, progress_factory=_progress)
     report["answers"] = {}
     for generator in generators:
         # The extractive generator is cheap: it gets four times the PIAF sample.

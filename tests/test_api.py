@@ -70,6 +70,20 @@ def test_ask_search_document_info(serve):
         assert "Porte-parole" in client.get("/").text  # the chat is served beside the API
 
 
+def test_the_questions_dates_are_applied_reported_and_can_be_turned_off(serve):
+    server, _ = serve()
+    question = "What did Riverton decide last year about its library?"
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        dated = client.post("/api/ask", json={"question": question, "today": "2025-02-01"})
+        assert dated.status_code == 200, dated.text
+        AnswerModel.model_validate(dated.json())
+        assert dated.json()["time_scope"]["label_en"] == "2024 · from the question"
+        plain = client.post("/api/ask", json={"question": question, "question_dates": False}).json()
+        assert plain["time_scope"] is None
+        bad = client.post("/api/ask", json={"question": question, "today": "yesterday"})
+        assert bad.status_code == 400 and "today" in bad.json()["error"]["message"]
+
+
 def test_the_seed_without_headline_has_a_derived_title_and_an_issuer(serve):
     server, _ = serve()
     document = httpx.get(f"{server.url}/api/documents/001_82cb9e71a3077cb4", timeout=10).json()

@@ -83,3 +83,21 @@ def test_thresholds_of_parts_not_run_are_not_checked():
     assert _part_of("retrieval.swiss.hybrid.same.recall@10") == "retrieval"
     assert _part_of("answers.llm.journalists_report.correct_and_cited") == "journalists"
     assert _part_of("answers.extractive.piaf.contains") == "piaf"
+    assert _part_of("time.dated.all.top1_with") == "time"
+
+
+def test_the_time_questions_name_releases_of_the_corpus_with_both_languages():
+    from eval.data import DEFAULT_DATA
+    from eval.time_eval import _half, load_time_questions
+
+    questions = load_time_questions()
+    assert len(questions) >= 30 and {q["lang"] for q in questions} == {"fr", "en"}
+    assert all(len(q["gold_docs"]) % 2 == 0 for q in questions)  # each release in French and in English
+    assert abs(sum(_half(q["qid"]) == "tune" for q in questions) - len(questions) / 2) <= 1
+    corpus = DEFAULT_DATA / "corpus" / "corpus.jsonl"
+    if not corpus.exists():
+        pytest.skip("../shared/evaldata is not available")
+    import json
+
+    known = {json.loads(line)["doc_id"] for line in corpus.open(encoding="utf-8")}
+    assert {d for q in questions for d in q["gold_docs"]} <= known

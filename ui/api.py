@@ -20,6 +20,7 @@ import json
 import secrets
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Iterator, Literal
@@ -96,6 +97,10 @@ class AskRequest(_Request):
     history: list[Turn] = Field(default_factory=list, description="earlier turns, oldest first, for follow-up questions")
     filters: Filters = Field(default_factory=Filters)
     generator: Literal["llm", "extractive"] | None = Field(None, description="default: the server's")
+    today: date | None = Field(None, description="the date relative expressions are read against (\"last year\", "
+                                                 "\"l'an dernier\"); default: the server's date")
+    question_dates: bool = Field(True, description="rank the releases of the question's own period first "
+                                                   "(\"in 2019\", \"the latest ...\"); false turns it off")
 
 
 class SearchRequest(_Request):
@@ -175,7 +180,8 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     def prepare(body: AskRequest):
         """Everything that can be wrong with a question is found before any answering starts."""
         question = check_question(body.question)
-        return ready_assistant(body.generator), question, _history(body.history), body.filters.to_search_filters()
+        dates = {"today": body.today, "question_dates": body.question_dates}
+        return ready_assistant(body.generator), question, _history(body.history), body.filters.to_search_filters(), dates
 
     @api.get("/api/info", dependencies=[Depends(authorised)], tags=["index"])
     def info() -> dict:
@@ -191,8 +197,8 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     @api.post("/api/ask", dependencies=[Depends(authorised)], response_model=AnswerModel, tags=["answers"])
     def ask(body: AskRequest) -> dict:
         """Answer a question with verified citations, or say that the sources do not answer it (``refused``)."""
-        assistant, question, history, filters = prepare(body)
-        return assistant.ask(question, history=history, filters=filters).to_dict()
+        assistant, question, history, filters, dates = prepare(body)
+        return assistant.ask(question, history=history, filters=filters, **dates).to_dict()
 
     @api.post("/api/ask/stream", dependencies=[Depends(authorised)], tags=["answers"],
               response_class=StreamingResponse,
@@ -201,11 +207,11 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
                                               "unchecked), then `answer` (the verified answer, as /api/ask), or `error`"}})
     def ask_stream(body: AskRequest) -> StreamingResponse:
         """The same answer streamed: the sources first, the draft as it is generated, then the verified answer."""
-        assistant, question, history, filters = prepare(body)
+        assistant, question, history, filters, dates = prepare(body)
 
         def events() -> Iterator[str]:
             try:
-                for event in assistant.ask_stream(question, history=history, filters=filters):
+                for event in assistant.ask_stream(question, history=history, filters=filters, **dates):
                     if event.kind == "sources":
                         data = {"schema_version": SCHEMA_VERSION, "hits": [hit.to_dict() for hit in event.hits]}
                     elif event.kind == "text":

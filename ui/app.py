@@ -34,6 +34,7 @@ I18N = gr.I18n(
         "send": "Ask", "clear": "New conversation", "chat": "Conversation", "sources": "Sources",
         "copy": "Answer with sources (plain text, ready to paste)", "filters": "Filter the sources",
         "since": "From (YYYY-MM-DD)", "until": "To (YYYY-MM-DD)", "issuer": "Issuer", "lang": "Language of sources",
+        "question_dates": "Use the dates in the question (\"in 2019\", \"the latest\"): their releases come first",
         "tab_chat": "Chat", "tab_index": "Index", "upload": "Add communiqués (.txt .md .html .pdf .docx .jsonl, 20 MB max each)",
         "ingest": "Add to the index", "ingest_result": "Result", "examples": "Examples",
     },
@@ -44,6 +45,7 @@ I18N = gr.I18n(
         "send": "Demander", "clear": "Nouvelle conversation", "chat": "Conversation", "sources": "Sources",
         "copy": "Réponse avec sources (texte brut, prêt à coller)", "filters": "Filtrer les sources",
         "since": "Du (AAAA-MM-JJ)", "until": "Au (AAAA-MM-JJ)", "issuer": "Émetteur", "lang": "Langue des sources",
+        "question_dates": "Tenir compte des dates de la question (« en 2019 », « le plus récent ») : leurs communiqués d'abord",
         "tab_chat": "Discussion", "tab_index": "Index", "upload": "Ajouter des communiqués (.txt .md .html .pdf .docx .jsonl, 20 Mo max chacun)",
         "ingest": "Ajouter à l'index", "ingest_result": "Résultat", "examples": "Exemples",
     },
@@ -122,7 +124,7 @@ class ChatApp:
     def issuers(self) -> list[str]:
         return sorted({doc.issuer for doc in self.assistant.index.documents.values() if doc.issuer})
 
-    def find_sources(self, message, history, since, until, issuers, langs):
+    def find_sources(self, message, history, since, until, issuers, langs, question_dates=True):
         """First event of a question: show it and its sources at once (never queued behind answers).
 
         Yields chat history, sources panel, copy box, question box and the state that
@@ -140,12 +142,14 @@ class ChatApp:
         yield history, sources_panel(lang, turn=turn), "", "", None
         try:
             filters = SearchFilters(since=since or None, until=until or None, issuer=tuple(issuers or ()), lang=tuple(langs or ()))
-            retrieved = self.assistant.retrieve(message, history=history[:-2], filters=filters)
+            retrieved = self.assistant.retrieve(message, history=history[:-2], filters=filters,
+                                                question_dates=bool(question_dates))
         except (InvalidQuestionError, IndexError_) as exc:
             history[-1] = {"role": "assistant", "content": f"⚠️ {as_plain_text(str(exc))}"}
             yield history, sources_panel(lang, [], turn=turn), "", "", None
             return
-        yield history, sources_panel(lang, retrieved.hits, turn=turn), "", "", {"retrieved": retrieved, "turn": turn}
+        yield (history, sources_panel(lang, retrieved.hits, turn=turn, scope=retrieved.time_scope), "", "",
+               {"retrieved": retrieved, "turn": turn})
 
     def write_answer(self, history, pending):
         """Second event: the draft as it is generated, then the verified answer and its cards."""
@@ -166,7 +170,8 @@ class ChatApp:
                 # (an upload may have replaced them meanwhile): offsets stay true.
                 documents = {hit.doc_id: hit.document for hit in answer.hits}
                 # The state is emptied: it would otherwise keep this index generation in memory.
-                yield history, sources_panel(answer.language, answer.hits, answer, documents, turn=turn), answer.with_sources(), None
+                panel = sources_panel(answer.language, answer.hits, answer, documents, turn=turn, scope=retrieved.time_scope)
+                yield history, panel, answer.with_sources(), None
 
     def ingest_files(self, files: list[Path], progress=None, added_by: str = "") -> list[dict]:
         """Copy files next to the index (so their source paths last), ingest them, swap the index in.
@@ -258,6 +263,7 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
                             until = gr.Textbox(label=I18N("until"), elem_id="pp-until", max_length=10)
                         issuers = gr.Dropdown(choices=app.issuers(), multiselect=True, label=I18N("issuer"), elem_id="pp-issuer")
                         langs = gr.CheckboxGroup(choices=[("Français", "fr"), ("English", "en")], label=I18N("lang"), elem_id="pp-langs")
+                        question_dates = gr.Checkbox(value=True, label=I18N("question_dates"), elem_id="pp-question-dates")
                     copy_box = gr.Textbox(label=I18N("copy"), lines=4, interactive=False, buttons=["copy"], elem_id="pp-copy")
                     clear = gr.Button(I18N("clear"), variant="secondary", size="sm")
                 with gr.Column(scale=2, min_width=300):
@@ -270,7 +276,7 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
             result = gr.Markdown(elem_id="pp-ingest-result")
 
         pending = gr.State(None, time_to_live=900)  # a question's sources, until its answer is written
-        inputs = [question, chatbot, since, until, issuers, langs]
+        inputs = [question, chatbot, since, until, issuers, langs, question_dates]
         # Two events: sources for every user at once, answers queued (the model writes one at a time).
         question.submit(app.find_sources, inputs, [chatbot, sources, copy_box, question, pending],
                         concurrency_limit=SOURCES_CONCURRENCY).then(

@@ -32,6 +32,15 @@ def _add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--issuer", action="append", metavar="TEXT", help="only sources whose issuer contains TEXT (repeatable)")
 
 
+def _iso_day(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date like 2022-06-01; got {value!r}") from None
+
+
 def cmd_ingest(args) -> int:
     from index import ingest_paths
     from ingest import read_metadata_csv
@@ -151,6 +160,11 @@ def cmd_info(args) -> int:
 
 
 def _print_answer(answer) -> None:
+    if answer.time_scope:
+        # Which dates shaped the ranking, in the reader's language, and how to turn it off.
+        label = answer.time_scope["label_fr" if answer.language == "fr" else "label_en"]
+        print(f"[{label}; --ignore-question-dates to rank without it]" if answer.language != "fr"
+              else f"[{label} ; --ignore-question-dates pour classer sans]")
     print(answer.text)
     if answer.refused:
         print()
@@ -172,7 +186,8 @@ def cmd_ask(args) -> int:
     assistant = Assistant.open(args.index, generator=args.generator)
     answer = None
     streamed = False
-    for event in assistant.ask_stream(args.question, filters=_filters(args)):
+    for event in assistant.ask_stream(args.question, filters=_filters(args), today=args.today,
+                                      question_dates=not args.ignore_question_dates):
         if event.kind == "text" and not args.json and sys.stderr.isatty():
             print(event.text, end="", file=sys.stderr, flush=True)  # live draft; the verified answer follows
             streamed = True
@@ -289,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="llm: the packaged Qwen2.5 1.5B model (default); extractive: quote the best sentences, no model")
     p.add_argument("--json", action="store_true", help="machine-readable output (answer, citations, hits, timings)")
     _add_filter_options(p)
+    dates = p.add_argument_group("dates in the question",
+                                 "A time expression in the question (\"in 2019\", \"since March 2021\", \"l'an dernier\", "
+                                 "\"the latest ...\") ranks the releases of that period first; the others stay listed. "
+                                 "For a hard limit, use --since/--until.")
+    dates.add_argument("--today", type=_iso_day, metavar="DATE",
+                       help="read \"last year\", \"this year\" ... against DATE (YYYY-MM-DD) instead of today")
+    dates.add_argument("--ignore-question-dates", action="store_true", help="rank without the question's dates")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("serve", help="open the chat in the browser, and the JSON API",
@@ -317,9 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", choices=["llm", "extractive"], default="llm")
     p.add_argument("--out", metavar="DIR", default="eval-out", help="where to write the report (default eval-out)")
     p.add_argument("--ci", action="store_true", help="the CI configuration: full retrieval set, both generators, thresholds enforced")
-    p.add_argument("--sets", default="retrieval,metadata,seeds,piaf,journalists", metavar="LIST",
+    p.add_argument("--sets", default="retrieval,metadata,time,seeds,piaf,journalists", metavar="LIST",
                    help="comma-separated parts to run (default all): retrieval, metadata (titles and issuers "
-                        "found from the text alone), seeds, piaf, journalists (the Swiss journalist questions); "
+                        "found from the text alone), time (questions whose right release depends on a date), "
+                        "seeds, piaf, journalists (the Swiss journalist questions); "
                         "thresholds of parts not run are not checked")
     p.set_defaults(func=cmd_eval)
     return parser

@@ -21,6 +21,8 @@ LABELS = {
         "derived": "titre tiré de la première phrase", "speaker": "d'après la première phrase",
         "flag": "indiqué à l'import", "folder": "d'après le dossier", "set": "saisi par la rédaction",
         "added_by": "ajouté par",
+        "scope": "Les communiqués de cette période passent en premier ; décochez « Tenir compte des dates de la question » "
+                 "(Filtrer les sources) pour classer sans.",
     },
     "en": {
         "sources": "Cited sources", "retrieved": "Passages found", "full": "Show the whole communiqué",
@@ -30,6 +32,8 @@ LABELS = {
         "derived": "title from the first sentence", "speaker": "from the first sentence",
         "flag": "given at import", "folder": "from the folder name", "set": "set by staff",
         "added_by": "added by",
+        "scope": "Releases of this period come first; untick \u201cUse the dates in the question\u201d (Filter the sources) "
+                 "to rank without it.",
     },
 }
 
@@ -154,7 +158,17 @@ def hit_card(hit: Hit, lang: str, rank_label: str = "") -> str:
     )
 
 
-def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | None = None, documents=None, turn: int = 0) -> str:
+def scope_chip(scope, lang: str) -> str:
+    """The question's dates as applied (:class:`assistant.time_scope.TimeScope`), shown above the sources."""
+    if scope is None:
+        return ""
+    label = scope.label(lang) if hasattr(scope, "label") else scope["label_fr" if lang == "fr" else "label_en"]
+    return (f'<div class="pp-scope" title="{html.escape(_labels(lang)["scope"])}">🕒 {html.escape(label)}'
+            f'<span class="pp-scope-help"> — {html.escape(_labels(lang)["scope"])}</span></div>')
+
+
+def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | None = None, documents=None, turn: int = 0,
+                  scope=None) -> str:
     """The right-hand panel: cited sources first (after the answer), then the other passages found.
 
     ``data-turn`` and ``data-state`` (searching / retrieved / answered) let tests and scripts wait
@@ -164,7 +178,7 @@ def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | Non
     state = "searching" if hits is None else ("answered" if answer is not None else "retrieved")
     if hits is None:
         return f'<div class="pp-panel pp-empty" data-turn="{turn}" data-state="{state}">{labels["searching"]}</div>'
-    parts = [f'<div class="pp-panel" data-turn="{turn}" data-state="{state}">']
+    parts = [f'<div class="pp-panel" data-turn="{turn}" data-state="{state}">', scope_chip(scope, lang)]
     cited_docs = set()
     if answer is not None and answer.citations and not answer.refused:
         parts.append(f'<h3 class="pp-h">{labels["sources"]}</h3>')
@@ -184,6 +198,9 @@ def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | Non
 
 CSS = """
 .pp-panel { font-size: 14px; line-height: 1.45; }
+.pp-scope { display: inline-block; background: #eef4ff; border: 1px solid #c9d9f5; border-radius: 12px; padding: 2px 10px;
+            margin: 4px 0 6px; font-size: 13px; }
+.pp-scope-help { color: #555; font-size: 12px; }
 .pp-h { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: #555; margin: 8px 0 6px; }
 .pp-card { border: 1px solid #d9dde3; border-radius: 8px; padding: 10px 12px; margin-bottom: 10px; background: #fff; }
 .pp-hit { background: #fafbfc; }
