@@ -230,7 +230,7 @@ def time_scope(question: str, today: date | None = None) -> TimeScope | None:
 #: Added to a passage's score when its release is dated in the question's period (half of it in
 #: the tolerance after a year or a month). Scores are centred cosines. Chosen with LATEST_MARGIN on
 #: the tune half (odd numbers) of tests/data/time_questions.jsonl over 0.05-0.30 × 0.05-0.16:
-#: top-1 release 1.00 on tune, 0.95 on the report half, against 0.45 without the question's
+#: top-1 release 1.00 on tune, 0.95 on the report half, against 0.50 without the question's
 #: dates; the Swiss journalist questions' retrieval unchanged (eval/history.md).
 IN_PERIOD_BONUS = 0.15
 #: "The latest": releases whose best passage is within this much of the best passage's score

@@ -73,6 +73,21 @@ def live_app(tmp_path, fake_embedder):
     server.stop()
 
 
+def test_the_questions_dates_show_as_a_chip_that_can_be_turned_off(live_app, browser):
+    url, _ = live_app
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = _open(browser, url, 1366, "en-US")
+    _ask(page, "What did Northbay announce in December 2024 about night buses?")
+    panel = page.locator('#pp-sources .pp-panel[data-turn="1"]')
+    assert "2024-12 · from the question" in panel.locator(".pp-scope").inner_text()
+    assert "2024-12" in panel.locator(".pp-card").first.inner_text()  # the release of that month first
+    page.screenshot(path=str(ARTIFACTS / "chat-dates-laptop.png"), full_page=True)
+    page.locator("#pp-filters").get_by_text("Filter the sources").click()
+    page.locator("#pp-question-dates input[type=checkbox]").uncheck()
+    _ask(page, "What did Northbay announce in December 2024 about night buses?", turn=2)
+    assert page.locator('#pp-sources .pp-panel[data-turn="2"] .pp-scope').count() == 0
+
+
 def test_chat_answers_with_cited_highlighted_sources(live_app, browser):
     url, tmp_path = live_app
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ LABELS = {
         "derived": "titre tiré de la première phrase", "speaker": "d'après la première phrase",
         "flag": "indiqué à l'import", "folder": "d'après le dossier", "set": "saisi par la rédaction",
         "added_by": "ajouté par",
+        "dates": "Dates :",
         "scope": "Les communiqués de cette période passent en premier ; décochez « Tenir compte des dates de la question » "
                  "(Filtrer les sources) pour classer sans.",
     },
@@ -32,6 +33,7 @@ LABELS = {
         "derived": "title from the first sentence", "speaker": "from the first sentence",
         "flag": "given at import", "folder": "from the folder name", "set": "set by staff",
         "added_by": "added by",
+        "dates": "Dates:",
         "scope": "Releases of this period come first; untick \u201cUse the dates in the question\u201d (Filter the sources) "
                  "to rank without it.",
     },
@@ -163,8 +165,8 @@ def scope_chip(scope, lang: str) -> str:
     if scope is None:
         return ""
     label = scope.label(lang) if hasattr(scope, "label") else scope["label_fr" if lang == "fr" else "label_en"]
-    return (f'<div class="pp-scope" title="{html.escape(_labels(lang)["scope"])}">🕒 {html.escape(label)}'
-            f'<span class="pp-scope-help"> — {html.escape(_labels(lang)["scope"])}</span></div>')
+    return (f'<div class="pp-scope" title="{html.escape(_labels(lang)["scope"])}"><b>{_labels(lang)["dates"]}</b> '
+            f'{html.escape(label)}<span class="pp-scope-help"> — {html.escape(_labels(lang)["scope"])}</span></div>')
 
 
 def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | None = None, documents=None, turn: int = 0,
