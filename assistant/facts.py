@@ -172,6 +172,63 @@ def number_mentions(text: str) -> list[tuple[str, set[float]]]:
     return mentions
 
 
+# Units of measure, by what they measure, in French and English. A number that the source gives
+# in tonnes cannot be a number of patients: "La Gantry 3 permettra de traiter 270 patients par
+# an" was supported by "270 tonnes" (Swiss dev set, an unanswerable question answered).
+_UNIT_KINDS = {
+    "mass": "t tonne tonnes ton tons kg kilo kilos kilogramme kilogrammes kilogram kilograms g gramme grammes gram grams",
+    "length": "km kilomètre kilomètres kilometre kilometres kilometer kilometers m mètre mètres metre metres meter meters cm mm",
+    "area": "km2 km² m2 m² hectare hectares ha",
+    "volume": "l litre litres liter liters hl m3 m³",
+    "energy": "kwh mwh gwh twh kw mw gw watts",
+    "duration": "an ans année années year years mois month months semaine semaines week weeks jour jours day days "
+                "heure heures hour hours minute minutes",
+    "percent": "% percent pourcent pour-cent",
+}
+_UNIT_OF = {word: kind for kind, words in _UNIT_KINDS.items() for word in words.split()}
+_FOLLOWER = re.compile(r"[\s\u00a0-]?(%|[^\W\d_]+[²³23]?)", re.UNICODE)
+
+
+def _units_after_numbers(text: str) -> list[tuple[set[float], str]]:
+    """Each number of ``text`` with the word right after it, lower-cased ("270 tonnes" → "tonnes")."""
+    masked = _ISO_DATE.sub(lambda m: " " * len(m.group(0)), text)
+    found = []
+    for match in _NUMBER.finditer(masked):
+        values = number_values(match.group(1), match.group(2))
+        follower = _FOLLOWER.match(masked, match.end())
+        if values:
+            found.append((values, follower.group(1).lower() if follower else ""))
+    return found
+
+
+def unit_mismatches(answer_sentence: str, source_text: str) -> list[str]:
+    """Numbers of the answer that the source only gives as another kind of quantity.
+
+    Only units of measure are compared (tonnes, km, kWh, years, %): "43,000 people" and "43 000
+    emplois" are the same count in two languages, "270 patients" and "270 tonnes" are not.
+
+    Example:
+        >>> unit_mismatches("It treats 270 patients a year.", "Le portique pèse 270 tonnes.")
+        ['270 (tonnes in the source)']
+        >>> unit_mismatches("It weighs 270 tonnes.", "Le portique pèse 270 tonnes.")
+        []
+        >>> unit_mismatches("It employs 43,000 people.", "L'industrie compte 43 000 emplois.")
+        []
+    """
+    source = _units_after_numbers(source_text)
+    problems = []
+    for values, word in _units_after_numbers(answer_sentence):
+        followers = [other for other_values, other in source if values & other_values]
+        kinds = {_UNIT_OF.get(other) for other in followers}
+        if not word or not followers or None in kinds:
+            continue  # a bare number, or one the source also gives without a unit (or not at all: another check)
+        if _UNIT_OF.get(word) not in kinds:
+            written = next(w for w, v in number_mentions(answer_sentence) if v & values) if any(
+                v & values for _, v in number_mentions(answer_sentence)) else word
+            problems.append(f"{written} ({followers[0]} in the source)")
+    return problems
+
+
 def number_in(values: set[float], candidates: list[set[float]]) -> bool:
     return any(values & other for other in candidates)
 
@@ -227,6 +284,7 @@ def unsupported_facts(answer_sentence: str, source_text: str, question: str = ""
     for written, values in number_mentions(answer_sentence):
         if not number_in(values, source.numbers):
             missing.append(written)
+    missing += unit_mismatches(answer_sentence, source_text)
     for month in answer.months - source.months:
         missing.append(f"month {month}")
     # A full date must be in the source as a date (its day, month and year together), or at

@@ -166,6 +166,16 @@ def test_restating_the_question_with_its_own_date_is_not_an_answer(sample_index)
     assert not answered.refused
 
 
+def test_a_number_the_source_gives_in_another_unit_is_not_supported():
+    """Swiss dev: "environ 270 patients par an" was accepted because the source weighs 270 tonnes."""
+    source = "La Gantry 3, nouvelle installation de protonthérapie, pèse 270 tonnes et a coûté 15 millions de francs."
+    assert unsupported_facts("La Gantry 3 permettra de traiter 270 patients par an.", source) == ["270 (tonnes in the source)"]
+    assert unsupported_facts("The gantry weighs 270 tonnes.", source) == []
+    # Counts of people, and the same unit in the other language, are not compared word for word.
+    assert unsupported_facts("The breeding season moved over the 25-year study period.", "évolué en 25 ans") == []
+    assert unsupported_facts("It employs 43,000 people.", "L'industrie compte 43 000 emplois.") == []
+
+
 def test_a_short_span_of_years_supports_the_years_written_out():
     """The source's "2019–21" states 2019, 2020 and 2021 (Swiss dev: CHF 30 million for UNAIDS)."""
     source = "a further CHF 30 million for UNAIDS for the 2019–21 period"
