@@ -310,7 +310,7 @@ def load(work: Path, generator: str, users: int) -> dict:
         try:
             barrier.wait()
             began = time.perf_counter()
-            history, *_ = clients[i].predict(questions[i % len(questions)], [], "", "", [], [], api_name="/find_sources")
+            history, *_ = clients[i].predict(questions[i % len(questions)], [], "", "", [], [], True, api_name="/find_sources")
             to_sources.append(time.perf_counter() - began)
             clients[i].predict(history, api_name="/write_answer")
             to_answer.append(time.perf_counter() - began)

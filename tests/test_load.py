@@ -48,7 +48,7 @@ def test_every_user_sees_sources_at_once_while_answers_queue(tmp_path, fake_embe
         try:
             start.wait()
             began = time.perf_counter()
-            history, panel, _, _ = client.predict(QUESTIONS[i % len(QUESTIONS)], [], "", "", [], [], api_name="/find_sources")
+            history, panel, _, _ = client.predict(QUESTIONS[i % len(QUESTIONS)], [], "", "", [], [], True, api_name="/find_sources")
             to_sources.append(time.perf_counter() - began)
             assert 'data-state="sources"' in panel or "pp-hit" in panel, panel[:300]
             history, panel, plain = client.predict(history, api_name="/write_answer")[:3]
