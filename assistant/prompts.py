@@ -14,7 +14,11 @@ SYSTEM_PROMPT = (
     "2. After each sentence, cite the passage(s) it comes from as [n].\n"
     "3. Answer in the language of the question (French question: French answer; English question: "
     "English answer), even when the passages are in the other language.\n"
-    f"4. If the passages do not contain the answer, reply only: {NOT_FOUND}\n"
+    # Measured on the Swiss dev set: with "If the passages do not contain the answer, reply
+    # NOT_FOUND" the model refused questions whose answer was passage [1], most often when that
+    # passage was in the other language.
+    "4. If a passage states the answer, give it, even when that passage is in the other language. "
+    f"Only if no passage states it, reply only: {NOT_FOUND}\n"
     "5. Be brief: one to three sentences."
 )
 
