@@ -189,15 +189,16 @@ _UNIT_OF = {word: kind for kind, words in _UNIT_KINDS.items() for word in words.
 _FOLLOWER = re.compile(r"[\s\u00a0-]?(%|[^\W\d_]+[²³23]?)", re.UNICODE)
 
 
-def _units_after_numbers(text: str) -> list[tuple[set[float], str]]:
-    """Each number of ``text`` with the word right after it, lower-cased ("270 tonnes" → "tonnes")."""
+def _units_after_numbers(text: str) -> list[tuple[str, set[float], str]]:
+    """Each number of ``text`` as written, its values, and the word right after it, lower-cased
+    ("270 tonnes" → ``("270", {270.0}, "tonnes")``)."""
     masked = _ISO_DATE.sub(lambda m: " " * len(m.group(0)), text)
     found = []
     for match in _NUMBER.finditer(masked):
         values = number_values(match.group(1), match.group(2))
         follower = _FOLLOWER.match(masked, match.end())
         if values:
-            found.append((values, follower.group(1).lower() if follower else ""))
+            found.append((match.group(0).strip(), values, follower.group(1).lower() if follower else ""))
     return found
 
 
@@ -217,14 +218,12 @@ def unit_mismatches(answer_sentence: str, source_text: str) -> list[str]:
     """
     source = _units_after_numbers(source_text)
     problems = []
-    for values, word in _units_after_numbers(answer_sentence):
-        followers = [other for other_values, other in source if values & other_values]
+    for written, values, word in _units_after_numbers(answer_sentence):
+        followers = [other for _, other_values, other in source if values & other_values]
         kinds = {_UNIT_OF.get(other) for other in followers}
         if not word or not followers or None in kinds:
             continue  # a bare number, or one the source also gives without a unit (or not at all: another check)
         if _UNIT_OF.get(word) not in kinds:
-            written = next(w for w, v in number_mentions(answer_sentence) if v & values) if any(
-                v & values for _, v in number_mentions(answer_sentence)) else word
             problems.append(f"{written} ({followers[0]} in the source)")
     return problems
 
