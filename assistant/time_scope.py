@@ -33,7 +33,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 
-from index import Hit
+from index import Hit, date_overlaps
 from ingest.metadata import ENGLISH_MONTHS, FRENCH_MONTHS
 
 _MONTHS = {**FRENCH_MONTHS, **ENGLISH_MONTHS}
@@ -103,8 +103,7 @@ class TimeScope:
             first, last = date.fromisoformat(self.since), date.fromisoformat(self.until)
             if first.month == 1 and first.day == 1 and (last.month, last.day) == (12, 31):
                 return str(first.year) if first.year == last.year else f"{first.year}–{last.year}"
-            if first.day == 1 and last.day == calendar.monthrange(last.year, last.month)[1] and first.month == last.month \
-                    and first.year == last.year:
+            if (first, last) == _month_span(first.year, first.month):
                 return self.since[:7]
             return f"{self.since} – {self.until}"
         if self.since:
@@ -122,32 +121,24 @@ class TimeScope:
 
     def contains(self, iso_date: str, tolerance: bool = False) -> bool:
         """Whether a release dated ``iso_date`` (any precision) falls in the range (or its tolerance)."""
-        if not iso_date or not (self.since or self.until):
+        if not (self.since or self.until):
             return False
-        first, last = _bounds(iso_date)
-        until = (self.tolerance_until or self.until) if tolerance else self.until
-        return (not self.since or last >= self.since) and (not until or first <= until)
+        return date_overlaps(iso_date, self.since, (self.tolerance_until or self.until) if tolerance else self.until)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "label_en": self.label("en"), "label_fr": self.label("fr")}
 
 
-def _bounds(iso: str) -> tuple[str, str]:
-    if len(iso) == 4:
-        return f"{iso}-01-01", f"{iso}-12-31"
-    if len(iso) == 7:
-        year, month = int(iso[:4]), int(iso[5:7])
-        return f"{iso}-01", f"{iso}-{calendar.monthrange(year, month)[1]:02d}"
-    return iso[:10], iso[:10]
+def _month_span(year: int, month: int) -> tuple[date, date]:
+    """First and last day of a month."""
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
 def _period(month: str | None, year: str) -> tuple[date, date]:
     """First and last day of "2019" or of "March 2019"."""
-    y = int(year)
     if month:
-        m = _MONTHS[month.lower()]
-        return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
-    return date(y, 1, 1), date(y, 12, 31)
+        return _month_span(int(year), _MONTHS[month.lower()])
+    return date(int(year), 1, 1), date(int(year), 12, 31)
 
 
 def _shift_months(day: date, months: int) -> date:
@@ -214,7 +205,7 @@ def time_scope(question: str, today: date | None = None) -> TimeScope | None:
         since, until, phrase = date(today.year, 1, 1), today, match.group(0)
     if not phrase and (match := _LAST_MONTH.search(question)):
         first = _shift_months(today.replace(day=1), -1)
-        since, until, phrase = first, date(first.year, first.month, calendar.monthrange(first.year, first.month)[1]), match.group(0)
+        (since, until), phrase = _month_span(first.year, first.month), match.group(0)
         tolerance = _shift_months(until, 2)
     if not phrase and (match := _PAST_YEARS.search(question)):
         years = int(match.group("n") or match.group("n2"))

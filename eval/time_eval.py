@@ -23,17 +23,14 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
+from .data import half_of
+
 TIME_QUESTIONS = Path(__file__).resolve().parent.parent / "tests" / "data" / "time_questions.jsonl"
 
 
 def load_time_questions(path: Path = TIME_QUESTIONS) -> list[dict]:
     with open(path, encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
-
-
-def _half(qid: str) -> str:
-    digits = "".join(ch for ch in qid if ch.isdigit())
-    return "tune" if int(digits or 0) % 2 else "report"
 
 
 def _measure(assistant, questions: list[dict], progress=None) -> tuple[dict, list[dict]]:
@@ -52,7 +49,7 @@ def _measure(assistant, questions: list[dict], progress=None) -> tuple[dict, lis
             if use_dates:
                 record["scope"] = retrieved.time_scope.to_dict() if retrieved.time_scope else None
         records.append(record)
-        for group in (_half(question["qid"]), "all"):
+        for group in (half_of(question["qid"]), "all"):
             sums[group]["n"] += 1
             sums[group]["scoped"] += record["scope"] is not None
             for setting in ("with", "without"):

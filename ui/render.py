@@ -164,9 +164,8 @@ def scope_chip(scope, lang: str) -> str:
     """The question's dates as applied (:class:`assistant.time_scope.TimeScope`), shown above the sources."""
     if scope is None:
         return ""
-    label = scope.label(lang) if hasattr(scope, "label") else scope["label_fr" if lang == "fr" else "label_en"]
     return (f'<div class="pp-scope" title="{html.escape(_labels(lang)["scope"])}"><b>{_labels(lang)["dates"]}</b> '
-            f'{html.escape(label)}<span class="pp-scope-help"> — {html.escape(_labels(lang)["scope"])}</span></div>')
+            f'{html.escape(scope.label(lang))}<span class="pp-scope-help"> — {html.escape(_labels(lang)["scope"])}</span></div>')
 
 
 def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | None = None, documents=None, turn: int = 0,
