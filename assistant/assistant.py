@@ -178,8 +178,10 @@ class Assistant:
         index, scorer = self._snapshot  # one index generation for the whole answer
         scope = time_scope(turn.standalone, today) if question_dates else None
         try:
+            # One version per release (the question's language when it exists): the passages are
+            # quoted in the reader's language and the six slots hold more releases.
             hits = index.search(turn.standalone, k=max(TIME_CANDIDATES, RETRIEVED_PASSAGES) if scope else RETRIEVED_PASSAGES,
-                                filters=self._filters(filters))
+                                filters=self._filters(filters), per_release=True, query_lang=turn.language)
         except InvalidQueryError as exc:
             raise InvalidQuestionError(str(exc)) from exc
         hits = prefer_in_scope(hits, scope, RETRIEVED_PASSAGES)

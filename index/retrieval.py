@@ -27,7 +27,8 @@ from ingest import Document, detect_language
 from .embedders import Embedder
 from .errors import InvalidQueryError
 from .lexical import LexicalIndex
-from .types import Chunk, Hit, SearchFilters
+from .types import Chunk, Hit, OtherVersion, SearchFilters
+from .versions import Releases
 
 MODES = ("hybrid", "dense", "lexical")
 RRF_K = 60
@@ -115,6 +116,7 @@ class HybridRetriever:
         centring: dict,
         embedder: Embedder,
         raw_embeddings: np.ndarray | None = None,
+        releases: Releases | None = None,
     ) -> None:
         self.chunks = chunks
         self.documents = documents
@@ -123,7 +125,9 @@ class HybridRetriever:
         self.embedder = embedder
         self.raw_embeddings = raw_embeddings
         self.chunk_langs = [documents[c.doc_id].lang for c in chunks]
+        self.releases = releases or Releases()
         self._lexical: LexicalIndex | None = None
+        self._rows_of_doc: dict[str, list[int]] | None = None
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -177,6 +181,7 @@ class HybridRetriever:
         per_document: bool = False,
         centred: bool = True,
         query_lang: str | None = None,
+        per_release: bool = False,
     ) -> list[Hit]:
         """Rank passages for ``query``; see :meth:`index.Index.search` for the arguments."""
         if not isinstance(query, str) or not query.strip():
@@ -191,7 +196,7 @@ class HybridRetriever:
             return []
         allowed = self._allowed_rows(filters)
         # Over-fetch: per-document results and same-language reordering need more candidates than k.
-        n_candidates = min(len(self.chunks), max(50, k * (8 if per_document else 4)))
+        n_candidates = min(len(self.chunks), max(50, k * (8 if per_document or per_release else 4)))
         lang = query_lang or detect_language(query)[0]
 
         if mode == "lexical":
@@ -203,6 +208,8 @@ class HybridRetriever:
             else:
                 dense = self._dense_uncentred(query_vector, n_candidates, allowed)
             ranked = dense if mode == "dense" or not lang else self._fuse(query, lang, dense, query_vector, allowed, n_candidates)
+        if per_release:
+            ranked = self._one_version_per_release(ranked, lang, allowed)
         return self._to_hits(ranked, k, per_document)
 
     def _lexical_only(self, query: str, lang: str, n: int, allowed: np.ndarray | None) -> list[_Candidate]:
@@ -251,6 +258,63 @@ class HybridRetriever:
         # The score shown is the slot's dense score, so scores stay monotone with the rank.
         return [_Candidate(c.row, c.dense, c.lexical, score=slot_scores[i]) for i, c in enumerate(result)]
 
+    # ------------------------------------------------------------------ language versions
+    def _rows_of(self, doc_id: str) -> list[int]:
+        if self._rows_of_doc is None:
+            rows: dict[str, list[int]] = {}
+            for row, chunk in enumerate(self.chunks):
+                rows.setdefault(chunk.doc_id, []).append(row)
+            self._rows_of_doc = rows
+        return self._rows_of_doc.get(doc_id, [])
+
+    def _centred_rows(self, rows: list[int]) -> np.ndarray:
+        return centre(self.raw_embeddings[rows], [self.chunk_langs[r] for r in rows], self.centring)
+
+    def aligned_row(self, row: int, doc_id: str) -> int | None:
+        """The passage of document ``doc_id`` closest to passage ``row`` (its translation, when
+        ``doc_id`` is another language version of the same release)."""
+        rows = self._rows_of(doc_id)
+        if not rows or self.raw_embeddings is None:
+            return rows[0] if rows else None
+        similarity = self._centred_rows(rows) @ self._centred_rows([row])[0]
+        return rows[int(np.argmax(similarity))]
+
+    def _one_version_per_release(self, ranked: list[_Candidate], lang: str | None,
+                                 allowed: np.ndarray | None) -> list[_Candidate]:
+        """Each release counted once: its passages come from one version, the question's language
+        when the release has it (a passage of another version is replaced, at its rank, by the
+        same passage in that version); so the top results hold more releases, quoted in the
+        question's language."""
+        allowed_docs = None if allowed is None else {self.chunks[r].doc_id for r in allowed}
+        chosen: dict[str, str] = {}
+        used_rows: set[int] = set()
+        result = []
+        for candidate in ranked:
+            doc_id = self.chunks[candidate.row].doc_id
+            key = self.releases.key_of(doc_id)
+            if key not in chosen:
+                chosen[key] = next((other for other in self.releases.other_versions(doc_id)
+                                    if lang and self.documents[doc_id].lang != lang
+                                    and self.documents[other].lang == lang
+                                    and (allowed_docs is None or other in allowed_docs)), doc_id)
+            row = candidate.row
+            if chosen[key] != doc_id:
+                row = self.aligned_row(row, chosen[key])
+            if row is None or row in used_rows:
+                continue
+            used_rows.add(row)
+            result.append(candidate if row == candidate.row else
+                          _Candidate(row, candidate.dense, candidate.lexical, score=candidate.shown_score))
+        return result
+
+    def _other_versions(self, row: int) -> tuple[OtherVersion, ...]:
+        versions = []
+        for other in self.releases.other_versions(self.chunks[row].doc_id):
+            aligned = self.aligned_row(row, other)
+            if aligned is not None and other in self.documents:
+                versions.append(OtherVersion(self.documents[other], self.chunks[aligned]))
+        return tuple(versions)
+
     def _to_hits(self, ranked: list[_Candidate], k: int, per_document: bool) -> list[Hit]:
         hits: list[Hit] = []
         seen: set[str] = set()
@@ -268,6 +332,7 @@ class HybridRetriever:
                     rank=len(hits) + 1,
                     dense_score=candidate.dense,
                     lexical_score=candidate.lexical,
+                    other_versions=self._other_versions(candidate.row),
                 )
             )
             if len(hits) == k:

@@ -9,6 +9,7 @@ Layout of an index directory::
         embeddings.npy       raw L2-normalised document vectors (float32, allow_pickle=False)
         vectors.faiss        the searchable FAISS index (centred vectors, see retrieval.py)
         centring.json        the per-language mean vectors used for centring
+        releases.json        language versions of one release, linked (see versions.py)
 
 A write builds a complete new ``gen-*`` folder beside the current one, syncs it to disk, then
 replaces ``manifest.json`` with ``os.replace`` (atomic on POSIX). A crash or a full disk at any
@@ -52,6 +53,9 @@ class StoredIndex:
     embeddings: np.ndarray
     centring: dict[str, list[float]]
     faiss_index: object
+    #: Language versions linked when the generation was written; None for a generation written
+    #: before links existed (they are then found when it is opened).
+    releases: list[dict] | None = None
 
 
 def _fsync(path: Path) -> None:
@@ -67,6 +71,13 @@ def _write_jsonl(path: Path, rows) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _write_json(path: Path, value) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, ensure_ascii=False)
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -118,6 +129,10 @@ def load_generation(index_dir: Path, manifest: dict, generation: str) -> StoredI
         centring = json.loads((gen_dir / reading).read_text(encoding="utf-8"))
         reading = "vectors.faiss"
         faiss_index = faiss.read_index(str(gen_dir / reading))
+        reading = "releases.json"
+        releases = None
+        if (gen_dir / reading).exists():
+            releases = json.loads((gen_dir / reading).read_text(encoding="utf-8"))["releases"]
     except IndexCorruptError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -133,7 +148,13 @@ def load_generation(index_dir: Path, manifest: dict, generation: str) -> StoredI
     orphans = {chunk.doc_id for chunk in chunks} - documents.keys()
     if orphans:
         raise IndexCorruptError(f"Index {gen_dir} has chunks of unknown documents: {sorted(orphans)[:3]}")
-    return StoredIndex({**manifest, "generation": generation}, documents, chunks, embeddings, centring, faiss_index)
+    linked = [doc_id for release in releases or () for doc_id in release.get("doc_ids", ())] if isinstance(releases, list) else None
+    if releases is not None and (linked is None or not all(isinstance(r, dict) and "key" in r for r in releases)
+                                 or set(linked) - documents.keys()):
+        raise IndexCorruptError(f"Index {gen_dir} has a damaged releases.json (unknown documents or malformed links); "
+                                f"rebuild it with: porteparole ingest --rebuild --index {index_dir}")
+    return StoredIndex({**manifest, "generation": generation}, documents, chunks, embeddings, centring, faiss_index,
+                       releases)
 
 
 def load(index_dir: Path) -> StoredIndex:
@@ -213,6 +234,7 @@ def save(
     embeddings: np.ndarray,
     centring: dict[str, list[float]],
     faiss_index,
+    releases: list[dict],
     manifest_fields: dict,
     keep_generation: str | None = None,
 ) -> dict:
@@ -235,10 +257,8 @@ def save(
             np.save(handle, np.ascontiguousarray(embeddings, dtype=np.float32), allow_pickle=False)
             handle.flush()
             os.fsync(handle.fileno())
-        with open(staging / "centring.json", "w", encoding="utf-8") as handle:
-            json.dump(centring, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _write_json(staging / "centring.json", centring)
+        _write_json(staging / "releases.json", {"releases": releases})
         faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
         _fsync(staging / "vectors.faiss")
         _fsync(staging)

@@ -40,8 +40,30 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class OtherVersion:
+    """The same release in another language: that document, and its passage closest to the hit's
+    (the nearest centred vector: the same paragraph translated, as far as vectors can tell)."""
+
+    document: Document
+    chunk: Chunk
+
+    def to_dict(self) -> dict:
+        doc = self.document
+        return {"doc_id": doc.doc_id, "lang": doc.lang, "title": doc.title, "date": doc.date, "url": doc.url,
+                "chunk": _chunk_dict(self.chunk)}
+
+
+def _chunk_dict(chunk: Chunk) -> dict:
+    return {"chunk_id": chunk.chunk_id, "ordinal": chunk.ordinal, "text": chunk.text,
+            "char_start": chunk.char_start, "char_end": chunk.char_end}
+
+
+@dataclass(frozen=True)
 class Hit:
-    """One retrieved passage, with its document's metadata and the scores that ranked it."""
+    """One retrieved passage, with its document's metadata and the scores that ranked it.
+
+    ``other_versions``: the release's versions in other languages (see :mod:`index.versions`).
+    """
 
     chunk: Chunk
     document: Document
@@ -49,6 +71,7 @@ class Hit:
     rank: int
     dense_score: float | None = None
     lexical_score: float | None = None
+    other_versions: tuple[OtherVersion, ...] = ()
 
     @property
     def doc_id(self) -> str:
@@ -68,11 +91,11 @@ class Hit:
             "score": round(self.score, 6),
             "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
             "lexical_score": None if self.lexical_score is None else round(self.lexical_score, 6),
-            "chunk": {"chunk_id": self.chunk.chunk_id, "ordinal": self.chunk.ordinal, "text": self.chunk.text,
-                      "char_start": self.chunk.char_start, "char_end": self.chunk.char_end},
+            "chunk": _chunk_dict(self.chunk),
             "document": {"doc_id": doc.doc_id, "title": doc.title, "date": doc.date, "issuer": doc.issuer,
                          "lang": doc.lang, "source": doc.source, "url": doc.url, "origin": dict(doc.origin),
                          "added_by": doc.added_by, "added_at": doc.added_at, "content_hash": doc.content_hash},
+            "other_versions": [version.to_dict() for version in self.other_versions],
         }
 
     @classmethod
@@ -90,11 +113,20 @@ class Hit:
                                         ("doc_id", "title", "date", "issuer", "lang", "source", "url", "origin",
                                          "added_by", "added_at", "content_hash")})
         return cls(
-            chunk=Chunk(chunk_id=chunk["chunk_id"], doc_id=data["doc_id"], ordinal=chunk["ordinal"],
-                        char_start=chunk["char_start"], char_end=chunk["char_end"], text=chunk["text"], embed_text=chunk["text"]),
+            chunk=_chunk_from_dict(chunk, data["doc_id"]),
             document=document, score=data["score"], rank=data["rank"],
             dense_score=data.get("dense_score"), lexical_score=data.get("lexical_score"),
+            other_versions=tuple(
+                OtherVersion(Document(text="", **{name: version[name] for name in ("doc_id", "lang", "title", "date", "url")}),
+                             _chunk_from_dict(version["chunk"], version["doc_id"]))
+                for version in data.get("other_versions", ())
+            ),
         )
+
+
+def _chunk_from_dict(chunk: dict, doc_id: str) -> Chunk:
+    return Chunk(chunk_id=chunk["chunk_id"], doc_id=doc_id, ordinal=chunk["ordinal"], char_start=chunk["char_start"],
+                 char_end=chunk["char_end"], text=chunk["text"], embed_text=chunk["text"])
 
 
 def _date_bounds(value: str) -> tuple[str, str]:

@@ -49,6 +49,8 @@ class Document:
     lang: str = ""
     url: str = ""
     source: str = ""
+    #: An id shared by the language versions of one release (a JSONL field); empty when not given.
+    release_id: str = ""
     #: ``field -> how it was obtained`` (see :data:`ORIGINS`), for title, date, issuer and lang.
     origin: dict = field(default_factory=dict, compare=False)
     #: Who added it through the chat or the API, and when (ISO 8601, UTC); empty for the CLI.
@@ -64,6 +66,8 @@ class Document:
         fields = [self.text, self.title, self.date, self.issuer, self.lang, self.url]
         if self.origin:  # documents stored before origins were recorded keep their hash
             fields.append(sorted(self.origin.items()))
+        if self.release_id:  # likewise for release ids
+            fields.append(["release_id", self.release_id])
         payload = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 

@@ -37,6 +37,7 @@ class Extracted:
     lang: str = ""
     url: str = ""
     doc_id: str = ""
+    release_id: str = ""
     line_number: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -265,6 +266,9 @@ def iter_jsonl(path: Path) -> Iterator[Extracted | JsonlProblem]:
                 yield JsonlProblem(number, "missing or empty \"text\"")
                 continue
             values = {name: record.get(name) or "" for name in JSONL_FIELDS}
+            if isinstance(record.get("release_id"), (str, int)) and not isinstance(record.get("release_id"), bool):
+                # Shared by the language versions of one release; a number is as good as a string.
+                values["release_id"] = str(record["release_id"]).strip()
             bad = [name for name, value in values.items() if not isinstance(value, str)]
             if bad:
                 yield JsonlProblem(number, f"fields must be strings: {', '.join(bad)}")

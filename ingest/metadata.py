@@ -36,7 +36,7 @@ _DATE_PATTERNS = [
 DATE_HEADER_CHARS = 600
 
 _ISSUER_HEADERS = re.compile(
-    r"^\W*(service de presse|contacts? (?:presse|médias?)|relations? (?:presse|médias)|"
+    r"^\W*(service de presse|contacts? (?:presse|médias?)|relations? (?:presse|médias|avec les médias)|"
     r"press (?:office|service|contacts?)|media (?:contacts?|relations|office)|"
     r"communiqué publié par|issued by|source\s*:)\b(.*)$",
     re.IGNORECASE | re.MULTILINE,

@@ -139,7 +139,7 @@ def build_document(
     origin = {name: how for name, how in (("title", title_origin), ("date", date_origin),
                                           ("issuer", issuer_origin), ("lang", lang_origin)) if how}
     return Document(doc_id=doc_id, text=text, title=title, date=date, issuer=issuer, lang=lang,
-                    url=extracted.url, source=source, origin=origin)
+                    url=extracted.url, source=source, origin=origin, release_id=extracted.release_id)
 
 
 def read_documents(paths: Iterable[str | os.PathLike], *, issuer: str = "", progress=None) -> ReadReport:

@@ -63,8 +63,16 @@ def test_ask_search_document_info(serve):
         text = client.get(f"/api/documents/{hit.doc_id}").json()["text"]
         assert text[hit.chunk.char_start:hit.chunk.char_end] == hit.chunk.text
 
+        # Northbay's release in French and English: one version per release, the others listed.
+        found = client.post("/api/search", json={"query": "Northbay night buses ticket", "k": 6, "releases": True}).json()
+        northbay = [hit for hit in SearchResultModel.model_validate(found).hits if hit.doc_id.startswith("northbay")]
+        assert len({hit.doc_id for hit in northbay}) == 1
+        (version,) = northbay[0].other_versions
+        other = client.get(f"/api/documents/{version.doc_id}").json()["text"]
+        assert other[version.chunk.char_start:version.chunk.char_end] == version.chunk.text
+
         info = client.get("/api/info").json()
-        assert info["index"]["documents"] == 4 and info["uploads"] is True and info["generator"]["status"] == "ready"
+        assert info["index"]["documents"] == 5 and info["uploads"] is True and info["generator"]["status"] == "ready"
         assert client.get("/api/openapi.json").json()["components"]["schemas"]["AnswerModel"]
         assert client.get("/api/docs").status_code == 200
         assert "Porte-parole" in client.get("/").text  # the chat is served beside the API
@@ -172,7 +180,7 @@ def test_credentials_protect_the_api_and_the_chat(serve, monkeypatch):
     assert httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
     assert httpx.get(url, headers={"Authorization": basic_auth_header("desk", "s3cret")}, timeout=10).status_code == 200
     assert httpx.get(url, headers={"Authorization": "Bearer t0ken"}, timeout=10).status_code == 200
-    assert httpx.get(url, auth=("desk", "s3cret"), timeout=10).json()["index"]["documents"] == 4
+    assert httpx.get(url, auth=("desk", "s3cret"), timeout=10).json()["index"]["documents"] == 5
     # The chat asks for the same credentials (Gradio's login page; its config needs a session).
     assert httpx.get(f"{server.url}/config", timeout=10).status_code == 401
 

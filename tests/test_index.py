@@ -51,7 +51,7 @@ def test_chunk_offsets_random_texts():
 def test_ingest_is_incremental(sample_corpus, tmp_path, fake_embedder):
     index_dir = tmp_path / "idx"
     first = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
-    assert len(first.update.added) == 4 and first.update.chunks_embedded > 0
+    assert len(first.update.added) == 5 and first.update.chunks_embedded > 0
     embedded = fake_embedder.texts_embedded
 
     again = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
@@ -228,13 +228,13 @@ def test_previous_generation_is_kept_and_used_when_the_current_is_damaged(sample
     report = check_index(index_dir)
     assert not report.ok and "vectors.faiss" in " ".join(report.problems)
     index = Index.open(index_dir, fake_embedder)  # falls back, with a warning
-    assert len(index.documents) == 4 and "extra" not in index.documents
+    assert len(index.documents) == 5 and "extra" not in index.documents
     assert "previous generation" in capsys.readouterr().err
 
     assert main(["check", "--index", str(index_dir)]) == 1
     assert "PROBLEM" in capsys.readouterr().out
     rebuilt = Index.rebuild(index_dir, fake_embedder, progress=False)
-    assert check_index(index_dir).ok and len(rebuilt.documents) == 4
+    assert check_index(index_dir).ok and len(rebuilt.documents) == 5
     assert main(["check", "--index", str(index_dir)]) == 0
     assert store.read_manifest(index_dir)["previous_generation"] == previous  # the readable one is kept
 
@@ -302,3 +302,64 @@ def test_two_processes_writing_at_once_both_keep_their_documents(sample_corpus, 
         processes = [subprocess.Popen([sys.executable, "-c", code, str(path), str(index_dir)]) for path in files]
         assert [process.wait(120) for process in processes] == [0, 0]
         assert set(Index.open(index_dir, FakeEmbedder()).documents) == expected
+
+
+def _versions_corpus(tmp_path, release_ids=True):
+    """A JSONL with one release in French and English, a same-day release in English only, and an
+    older French one; written so the bag-of-words fake embedder sees the pair as close."""
+    rows = [
+        {"doc_id": "budget-fr", "lang": "fr", "date": "2024-05-02", "title": "Budget 2025",
+         "text": "Budget 2025 Northbay budget transit 6.2 million drivers buses night lines N1 N5 approved council."},
+        {"doc_id": "budget-en", "lang": "en", "date": "2024-05-02", "title": "Budget 2025",
+         "text": "Budget 2025 Northbay budget transit 6.2 million drivers buses night lines N1 N5 approved council vote."},
+        {"doc_id": "museum-en", "lang": "en", "date": "2024-05-02", "title": "Museum reopens",
+         "text": "The city museum reopens on Saturday with a new gallery of maritime paintings and free entry."},
+        {"doc_id": "budget-old-fr", "lang": "fr", "date": "2023-05-02", "title": "Budget 2024",
+         "text": "Budget 2024 Northbay budget transit 6.2 million drivers buses night lines N1 N5 approved council."},
+    ]
+    if release_ids:
+        rows[0]["release_id"], rows[1]["release_id"] = 7, "7"  # a number is read as the string
+    path = tmp_path / "releases.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("release_ids", [True, False])
+def test_language_versions_are_linked_stored_and_counted_once(tmp_path, fake_embedder, release_ids):
+    index_dir = tmp_path / "idx"
+    index = ingest_paths([_versions_corpus(tmp_path, release_ids)], index_dir, embedder=fake_embedder, progress=False).index
+    (release,) = index.releases.releases  # not the same-day museum, not last year's budget
+    assert set(release.doc_ids) == {"budget-fr", "budget-en"} and release.how == ("id" if release_ids else "content")
+    stored = json.loads((index_dir / index.manifest["generation"] / "releases.json").read_text(encoding="utf-8"))
+    assert stored["releases"] == index.releases.to_list()
+    assert Index.open(index_dir, fake_embedder).releases.to_list() == stored["releases"]
+
+    everything = index.search("Northbay budget transit drivers", k=6)
+    assert {"budget-fr", "budget-en"} <= {hit.doc_id for hit in everything}
+    one_each = index.search("Northbay budget transit drivers", k=6, per_release=True, query_lang="en")
+    docs = [hit.doc_id for hit in one_each]
+    assert "budget-en" in docs and "budget-fr" not in docs and "budget-old-fr" in docs
+    (version,) = next(hit for hit in one_each if hit.doc_id == "budget-en").other_versions
+    assert version.document.doc_id == "budget-fr" and version.chunk.doc_id == "budget-fr"
+    # A French filter keeps the French version even for an English question.
+    french = index.search("Northbay budget transit drivers", k=6, per_release=True, query_lang="en",
+                          filters=SearchFilters(lang=("fr",)))
+    assert "budget-fr" in {hit.doc_id for hit in french}
+
+
+def test_an_index_written_before_links_finds_them_when_opened(tmp_path, fake_embedder):
+    index_dir = tmp_path / "idx"
+    index = ingest_paths([_versions_corpus(tmp_path, False)], index_dir, embedder=fake_embedder, progress=False).index
+    (index_dir / index.manifest["generation"] / "releases.json").unlink()
+    assert len(Index.open(index_dir, fake_embedder).releases) == 1
+
+
+def test_damaged_links_are_a_clear_error(tmp_path, fake_embedder):
+    from index import store
+
+    index_dir = tmp_path / "idx"
+    index = ingest_paths([_versions_corpus(tmp_path)], index_dir, embedder=fake_embedder, progress=False).index
+    gen = index_dir / index.manifest["generation"]
+    (gen / "releases.json").write_text(json.dumps({"releases": [{"key": "x", "doc_ids": ["gone-fr", "budget-en"], "how": "id"}]}))
+    with pytest.raises(IndexCorruptError, match="releases.json"):
+        store.load_generation(index_dir, index.manifest, index.manifest["generation"])

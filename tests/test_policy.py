@@ -74,24 +74,44 @@ def test_the_policy_can_refuse_the_quote_too(sample_index):
 
 
 # The fake embedder knows no languages: the French question borrows the English words it must match.
+# Riverton's release exists in English only (Northbay's has a French version, see the next test).
+RIVERTON_IN_FRENCH = "Combien de millions pour la renovation of the Central Library on Harbour Street ?"
+
+
 def test_a_quote_in_the_other_language_is_translated_and_marked(sample_index):
     def translation(sentence, language):
         assert language == "fr"
-        return "Les tarifs seront les mêmes que le jour : un billet simple coûte 2,75 $."
+        return "Le conseil municipal de Riverton a approuvé par 9 voix contre 2 une rénovation de 12,5 millions de dollars."
 
     assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=translation))
     assistant.refusal_model = ACCEPT
-    answer = assistant.ask("Combien coûte un single ticket dans les night buses de Northbay ?")
+    answer = assistant.ask(RIVERTON_IN_FRENCH)
     assert not answer.refused and answer.text.startswith(TRANSLATED_LEAD["fr"])
-    assert "2,75" in answer.text
+    assert "12,5 millions" in answer.text
     (citation,) = answer.citations
-    assert "$2.75" in citation.quote, "the verified quote stays the original sentence"
+    assert "$12.5 million" in citation.quote, "the verified quote stays the original sentence"
+
+
+def test_a_release_with_a_version_in_the_question_language_is_quoted_in_it(sample_index):
+    def translation(sentence, language):
+        raise AssertionError("nothing to translate: the release has a French version")
+
+    assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=translation))
+    assistant.refusal_model = ACCEPT
+    answer = assistant.ask("Combien coûte un billet à l'unité dans les bus de nuit de Northbay ?")
+    assert not answer.refused and answer.text.startswith(EXTRACTIVE_LEAD["fr"])
+    (citation,) = answer.citations
+    assert citation.doc_id == "northbay-night-buses-fr" and "2,75 $" in citation.quote
+    (english,) = answer.other_versions(citation)
+    assert english.document.doc_id == "northbay-night-buses"  # its matching passage: a real-model test
+    # Only one version of the release among the sources: both would be one source counted twice.
+    assert "northbay-night-buses" not in {hit.doc_id for hit in answer.hits}
 
 
 def test_a_translation_that_changes_a_figure_is_not_shown(sample_index):
-    assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=lambda s, lang: "Un billet coûte 3,75 $."))
+    assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=lambda s, lang: "Une rénovation de 15,5 millions de dollars."))
     assistant.refusal_model = ACCEPT
-    answer = assistant.ask("Combien coûte un single ticket dans les night buses de Northbay ?")
+    answer = assistant.ask(RIVERTON_IN_FRENCH)
     assert answer.refused and "translation" in answer.refusal_reason
 
 
@@ -132,5 +152,5 @@ def test_a_failed_translation_leaves_the_quote_in_its_language(sample_index):
 
     assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=broken))
     assistant.refusal_model = ACCEPT
-    answer = assistant.ask("Combien coûte un single ticket dans les night buses de Northbay ?")
-    assert not answer.refused and answer.text.startswith(EXTRACTIVE_LEAD["fr"]) and "$2.75" in answer.text
+    answer = assistant.ask(RIVERTON_IN_FRENCH)
+    assert not answer.refused and answer.text.startswith(EXTRACTIVE_LEAD["fr"]) and "$12.5 million" in answer.text

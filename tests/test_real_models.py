@@ -53,6 +53,20 @@ def sample_assistant(tmp_path_factory, real_embedder):
     return Assistant(index, "llm")
 
 
+def test_language_versions_are_linked_and_aligned(sample_assistant):
+    index = sample_assistant.index
+    (release,) = index.releases.releases  # the sample holds one release in two languages
+    assert set(release.doc_ids) == {"northbay-night-buses", "northbay-night-buses-fr"} and release.how == "content"
+    for question, lang, own, other in (("How much is a single ticket on Northbay's night buses?", "en", "$2.75", "2,75 $"),
+                                       ("Combien coûte un billet à l'unité dans les bus de nuit ?", "fr", "2,75 $", "$2.75")):
+        hits = index.search(question, k=6, per_release=True)
+        northbay = [hit for hit in hits if hit.doc_id.startswith("northbay")]
+        assert northbay and all(hit.document.lang == lang for hit in northbay), question
+        top = next(hit for hit in northbay if own in hit.chunk.text)
+        (version,) = top.other_versions
+        assert other in version.chunk.text, "the other version's passage is the same paragraph translated"
+
+
 @pytest.mark.parametrize("question, lang, fact, doc_id", [
     ("How many people does the aerospace industry employ in Quebec?", "en", "43", "001_82cb9e71a3077cb4"),
     ("Qui a signé l'entente de coopération entre Toulouse et Montréal ?", "fr", "Moudenc", "000_3179670368aa1673"),

@@ -11,7 +11,7 @@ from assistant import Answer, Assistant, Citation
 from index import Index
 from ingest import Document
 from ui.app import ChatApp
-from ui.render import FULL_TEXT_WINDOW, answer_markdown, citation_card
+from ui.render import FULL_TEXT_WINDOW, answer_markdown, citation_card, hit_card
 
 
 def test_markdown_from_documents_stays_text():
@@ -46,3 +46,18 @@ def test_cards_show_the_documents_the_answer_was_made_from(sample_index, tmp_pat
     marked = re.findall(r"<mark[^>]*>(.*?)</mark>", panel, re.DOTALL)
     assert marked and "Tout autre texte" not in "".join(marked)
     assert "$2.75" in "".join(marked)
+
+
+def test_the_other_language_version_is_a_fold_out_of_the_same_card():
+    from index import Chunk, Hit
+    from index.types import OtherVersion
+
+    french = Document(doc_id="cp-fr", text="Le billet coûte 2,75 $. <script>alert(1)</script>", lang="fr", title="Bus de nuit",
+                      date="2024-12-02")
+    english = Document(doc_id="cp-en", text="A ticket costs $2.75.", lang="en", title="Night buses", date="2024-12-02")
+    hit = Hit(Chunk("cp-en#0", "cp-en", 0, 0, 21, english.text, english.text), english, 0.9, 1,
+              other_versions=(OtherVersion(french, Chunk("cp-fr#0", "cp-fr", 0, 0, len(french.text), french.text, "")),))
+    card = hit_card(hit, "en")
+    assert card.count('<div class="pp-card ') == 1 and '<details class="pp-version" lang="fr">' in card
+    assert "French version" in card and "Bus de nuit" in card and " · FR · cp-fr" in card
+    assert "<script>" not in card and "&lt;script&gt;" in card

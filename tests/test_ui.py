@@ -7,6 +7,7 @@ tests/artifacts/ (look at them: laptop and phone widths).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -124,8 +125,14 @@ def test_chat_answers_with_cited_highlighted_sources(live_app, browser):
     page.locator("#pp-filters").get_by_text("Filtrer les sources").click()
     page.locator("#pp-langs").get_by_text("Français").click()
     _ask(page, "Northbay night buses", turn=3)
-    metas = page.locator("#pp-sources .pp-meta").all_inner_texts()
+    metas = page.locator("#pp-sources .pp-card > .pp-meta").all_inner_texts()
     assert metas and all(" · FR · " in meta for meta in metas)
+    # Northbay's release is in French and English: one card, its English version a click away.
+    switch = page.locator("#pp-sources .pp-version").first
+    assert re.search(r"English version|Version anglaise", switch.locator("summary").inner_text())
+    switch.locator("summary").click()
+    assert " · EN · northbay-night-buses" in switch.locator(".pp-meta").inner_text()
+    assert switch.locator("mark").is_visible()
 
 
 def test_hostile_document_is_displayed_as_text(live_app, browser):
@@ -151,7 +158,7 @@ def test_phone_width_and_upload(live_app, browser):
     page.locator("#pp-ingest").click()
     page.wait_for_function("() => document.querySelector('#pp-ingest-result')?.innerText.includes('nouveau-communique.txt')", timeout=60_000)
     assert "added" in page.locator("#pp-ingest-result").inner_text()
-    assert "6 documents" in page.locator("#pp-index-summary").inner_text()  # 5 before the upload
+    assert "7 documents" in page.locator("#pp-index-summary").inner_text()  # 6 before the upload
     page.screenshot(path=str(ARTIFACTS / "index-upload-phone.png"), full_page=True)
 
 

@@ -109,6 +109,8 @@ class SearchRequest(_Request):
     filters: Filters = Field(default_factory=Filters)
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
     documents: bool = Field(False, description="one result per document (its best passage)")
+    releases: bool = Field(False, description="a release published in several languages counts once: its passages come "
+                                              "from the version in the query's language (hits list the other versions)")
 
 
 # ----------------------------------------------------------------------------- the app
@@ -229,7 +231,7 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     def search(body: SearchRequest) -> dict:
         """Passages for a question or keywords, best first (hybrid dense + BM25; cross-lingual)."""
         hits = chat.assistant.index.search(body.query, k=body.k, filters=body.filters.to_search_filters(),
-                                           mode=body.mode, per_document=body.documents)
+                                           mode=body.mode, per_document=body.documents, per_release=body.releases)
         return search_result(body.query, hits)
 
     @api.get("/api/documents/{doc_id:path}", dependencies=[Depends(authorised)], response_model=DocumentModel, tags=["index"])

@@ -71,7 +71,8 @@ def index_summary(index: Index, max_documents: int = 200) -> str:
     dates = info["date_range"]
     lines = [
         f"**{info['documents']}** documents · **{info['chunks']}** passages · "
-        + ", ".join(f"{lang}: {count}" for lang, count in info["languages"].items()),
+        + ", ".join(f"{lang}: {count}" for lang, count in info["languages"].items())
+        + (f" · **{info['releases_linked']}** releases in two languages / communiqués bilingues" if info["releases_linked"] else ""),
         "",
         f"Dates: {dates[0]} … {dates[1]}" if dates else "Dates: —",
         "",

@@ -109,13 +109,22 @@ def _print_hit(hit, width: int = 100) -> None:
     print(f"    {doc.date or 'undated'} · {doc.issuer or 'issuer unknown'} · {doc.lang or '?'} · {hit.doc_id} chars {hit.chunk.char_start}-{hit.chunk.char_end}")
     snippet = " ".join(hit.chunk.text.split())
     print(textwrap.indent(textwrap.fill(snippet[:400] + ("…" if len(snippet) > 400 else ""), width - 4), "    "))
+    _print_other_versions(hit.other_versions)
+
+
+def _print_other_versions(versions) -> None:
+    for version in versions:
+        chunk = version.chunk
+        print(f"    also in {version.document.lang or '?'}: {version.document.doc_id} chars {chunk.char_start}-{chunk.char_end}"
+              f" ({version.document.title or 'untitled'})")
 
 
 def cmd_search(args) -> int:
     from index import Index
 
     idx = Index.open(args.index)
-    hits = idx.search(args.query, k=args.k, filters=_filters(args), mode=args.mode, per_document=args.documents)
+    hits = idx.search(args.query, k=args.k, filters=_filters(args), mode=args.mode, per_document=args.documents,
+                      per_release=args.releases)
     if args.json:
         from assistant.schema import search_result
 
@@ -138,6 +147,7 @@ def cmd_info(args) -> int:
     print(f"Index       {info['index']}")
     print(f"Documents   {info['documents']} ({', '.join(f'{k}: {v}' for k, v in info['languages'].items())})")
     print(f"Passages    {info['chunks']}")
+    print(f"Releases    {info['releases_linked']} published in two languages (their versions linked, each counted once)")
     dates = info["date_range"]
     print(f"Dates       {dates[0]} … {dates[1]}" if dates else "Dates       none found", end="")
     print(f" ({info['undated_documents']} undated)" if info["undated_documents"] else "")
@@ -178,6 +188,7 @@ def _print_answer(answer) -> None:
         print(f"[{citation.n}] {citation.title or citation.doc_id}")
         print(f"    {who} · {citation.doc_id} chars {citation.char_start}-{citation.char_end}")
         print(textwrap.indent(textwrap.fill(f"« {citation.quote} »", 96), "    "))
+        _print_other_versions(answer.other_versions(citation))
 
 
 def cmd_ask(args) -> int:
@@ -283,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="number of results (1-1000, default 10)")
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval method (default hybrid)")
     p.add_argument("--documents", action="store_true", help="one result per document (its best passage)")
+    p.add_argument("--releases", action="store_true",
+                   help="a release published in French and English counts once: its passages come from the "
+                        "version in the query's language (other versions are listed under each result either way)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_filter_options(p)
     p.set_defaults(func=cmd_search)
@@ -339,10 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", choices=["llm", "extractive"], default="llm")
     p.add_argument("--out", metavar="DIR", default="eval-out", help="where to write the report (default eval-out)")
     p.add_argument("--ci", action="store_true", help="the CI configuration: full retrieval set, both generators, thresholds enforced")
-    p.add_argument("--sets", default="retrieval,metadata,time,seeds,piaf,journalists", metavar="LIST",
+    p.add_argument("--sets", default="retrieval,metadata,time,versions,seeds,piaf,journalists", metavar="LIST",
                    help="comma-separated parts to run (default all): retrieval, metadata (titles and issuers "
                         "found from the text alone), time (questions whose right release depends on a date), "
-                        "seeds, piaf, journalists (the Swiss journalist questions); "
+                        "versions (French and English versions of one release linked; releases among the "
+                        "sources), seeds, piaf, journalists (the Swiss journalist questions); "
                         "thresholds of parts not run are not checked")
     p.set_defaults(func=cmd_eval)
     return parser

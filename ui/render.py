@@ -22,6 +22,8 @@ LABELS = {
         "flag": "indiqué à l'import", "folder": "d'après le dossier", "set": "saisi par la rédaction",
         "added_by": "ajouté par",
         "dates": "Dates :",
+        "version": {"fr": "Version française", "en": "Version anglaise"},
+        "version_note": "le même communiqué dans l'autre langue ; le passage correspondant est surligné",
         "scope": "Les communiqués de cette période passent en premier ; décochez « Tenir compte des dates de la question » "
                  "(Filtrer les sources) pour classer sans.",
     },
@@ -34,6 +36,8 @@ LABELS = {
         "flag": "given at import", "folder": "from the folder name", "set": "set by staff",
         "added_by": "added by",
         "dates": "Dates:",
+        "version": {"fr": "French version", "en": "English version"},
+        "version_note": "the same release in the other language; the matching passage is highlighted",
         "scope": "Releases of this period come first; untick \u201cUse the dates in the question\u201d (Filter the sources) "
                  "to rank without it.",
     },
@@ -125,7 +129,28 @@ def _window(text: str, start: int, end: int) -> tuple[int, int]:
     return max(0, start - FULL_TEXT_WINDOW), min(len(text), end + FULL_TEXT_WINDOW)
 
 
-def citation_card(citation: Citation, document_text: str, document, lang: str) -> str:
+def versions_switch(versions, lang: str) -> str:
+    """The release's other language versions (:class:`index.types.OtherVersion`), each a fold-out
+    with its title, metadata and the passage matching the one shown, highlighted in its full text."""
+    labels = _labels(lang)
+    parts = []
+    for version in versions:
+        doc, chunk = version.document, version.chunk
+        name = labels["version"].get(doc.lang, (doc.lang or "?").upper())
+        lo, hi = _paragraph_bounds(doc.text, chunk.char_start, chunk.char_end) if doc.text else (chunk.char_start, chunk.char_end)
+        passage = (_highlight(doc.text, chunk.char_start, chunk.char_end, lo, hi) if doc.text
+                   else html.escape(chunk.text))
+        parts.append(
+            f'<details class="pp-version" lang="{html.escape(doc.lang, quote=True)}">'
+            f'<summary>{html.escape(name)} <span class="pp-version-note">— {html.escape(labels["version_note"])}</span></summary>'
+            f'<div class="pp-card-head">{_title(doc.title, doc, doc.doc_id, lang)}</div>'
+            f'<div class="pp-meta">{_meta(doc, lang)}</div>'
+            f'<blockquote class="pp-context">{passage}</blockquote></details>'
+        )
+    return "".join(parts)
+
+
+def citation_card(citation: Citation, document_text: str, document, lang: str, versions=()) -> str:
     labels = _labels(lang)
     lo, hi = _paragraph_bounds(document_text, citation.char_start, citation.char_end)
     context = _highlight(document_text, citation.char_start, citation.char_end, lo, hi)
@@ -139,7 +164,7 @@ def citation_card(citation: Citation, document_text: str, document, lang: str) -
         f'<div class="pp-meta">{_meta(document, lang)}</div>'
         f'<blockquote class="pp-context">{context}</blockquote>'
         f'<details class="pp-doc"><summary>{labels["full"]}</summary><div class="pp-full">{full}</div></details>'
-        f"</div>"
+        f"{versions_switch(versions, lang)}</div>"
     )
 
 
@@ -156,7 +181,7 @@ def hit_card(hit: Hit, lang: str, rank_label: str = "") -> str:
         f'<div class="pp-meta">{_meta(doc, lang)}</div>'
         f'<div class="pp-snippet">{snippet}</div>'
         f'<details class="pp-doc"><summary>{labels["full"]}</summary><div class="pp-full">{full}</div></details>'
-        f"</div>"
+        f"{versions_switch(hit.other_versions, lang)}</div>"
     )
 
 
@@ -186,7 +211,7 @@ def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | Non
         for citation in answer.citations:
             doc = documents[citation.doc_id]
             cited_docs.add(citation.doc_id)
-            parts.append(citation_card(citation, doc.text, doc, lang))
+            parts.append(citation_card(citation, doc.text, doc, lang, answer.other_versions(citation)))
     if not hits:
         parts.append(f'<p class="pp-empty">{labels["none"]}</p>')
     else:
@@ -215,7 +240,9 @@ CSS = """
 .pp-snippet { color: #374151; }
 .pp-full { white-space: pre-wrap; max-height: 320px; overflow-y: auto; padding: 8px; background: #fff; border: 1px solid #e5e7eb; border-radius: 6px; margin-top: 6px; }
 mark { background: #fde68a; padding: 0 1px; }
-.pp-doc summary { cursor: pointer; color: #1d4ed8; font-size: 13px; margin-top: 4px; }
+.pp-doc summary, .pp-version summary { cursor: pointer; color: #1d4ed8; font-size: 13px; margin-top: 4px; }
+.pp-version { border-top: 1px dashed #d9dde3; margin-top: 6px; padding-top: 4px; }
+.pp-version-note { color: #6b7280; font-size: 12px; }
 .pp-cite { font-weight: 600; text-decoration: none; }
 .pp-draft { color: #6b7280; font-size: 12px; }
 .pp-empty { color: #6b7280; }
