@@ -152,6 +152,25 @@ def holds_type(text: str, kind: str, number_words: bool = True) -> bool:
     return True
 
 
+def states_type(answer: str, kind: str, question: str = "", number_words: bool = True) -> bool:
+    """:func:`holds_type` for an answer, not counting the numbers the question already gives:
+    "How many patients will Gantry 3 treat?" is not answered by "Gantry 3 will treat all patients".
+
+    Example:
+        >>> q = "Combien de patients la Gantry 3 traitera-t-elle ?"
+        >>> states_type("La Gantry 3 traitera tous les patients.", "number", q)
+        False
+        >>> states_type("La Gantry 3 traitera 450 patients par an.", "number", q)
+        True
+    """
+    if question and kind in ("number", "amount", "percentage"):
+        asked = [values for _, values in number_mentions(question)]
+        for written, values in number_mentions(answer):
+            if any(values & given for given in asked):
+                answer = re.sub(rf"(?<![\d.,]){re.escape(written)}(?![.,]?\d)", " ", answer, count=1)
+    return holds_type(answer, kind, number_words)
+
+
 #: Types whose absence from an answer means it cannot be the answer: the policy refuses a model
 #: answer to "how much" that states no amount. The looser types (place, reason, list) only guide
 #: the choice of evidence.

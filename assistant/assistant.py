@@ -262,7 +262,8 @@ class Assistant:
         attributed = attribute(answer_sentences, evidence.sentences, evidence.vectors, answer_vectors, passage_numbers,
                                turn.standalone, embedder.same_meaning_cosine)
         text, citations = make_citations(attributed)
-        problem = policy.draft_problem(raw_text, attributed, text, evidence.answer_type, generator.quotes_sources)
+        problem = policy.draft_problem(raw_text, attributed, text, evidence.answer_type, generator.quotes_sources,
+                                       turn.standalone)
         if not problem:
             sources = [s for a in attributed if a.supported for s in a.sources]
             lead = prompts.EXTRACTIVE_LEAD[turn.language] if generator.quotes_sources else ""

@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import prompts
-from .answer_types import STRICT_TYPES, holds_type
+from .answer_types import STRICT_TYPES, holds_type, states_type
 from .attribution import AttributedSentence
 from .evidence import Evidence
 from .facts import extract_facts, fold
@@ -71,16 +71,17 @@ def refuse_before_generation(evidence: Evidence) -> str:
 
 
 def draft_problem(raw_text: str, attributed: list[AttributedSentence], answer_text: str, answer_type: str,
-                  quotes_sources: bool) -> str:
+                  quotes_sources: bool, question: str = "") -> str:
     """Why the generator's draft cannot be the answer ("" = it can)."""
     if not raw_text or prompts.NOT_FOUND in raw_text:
         return "the model found no answer in the passages"
     if not any(a.supported for a in attributed):
         problems = sorted({m for a in attributed for m in a.unsupported})
         return "no answer sentence is supported by the sources" + (f" ({', '.join(problems[:5])})" if problems else "")
-    if answer_type in STRICT_TYPES and not holds_type(re.sub(r"\[\d+\]", "", answer_text), answer_type,
-                                                      number_words=not quotes_sources):
-        # "How many ...?" answered without any number: whatever it says, it is not the answer.
+    if answer_type in STRICT_TYPES and not states_type(re.sub(r"\[\d+\]", "", answer_text), answer_type, question,
+                                                       number_words=not quotes_sources):
+        # "How many ...?" answered without any number (the question's own "Gantry 3" or "2014"
+        # not counted): whatever it says, it is not the answer.
         return f"the answer does not state the kind of fact asked for ({answer_type})"
     return ""
 

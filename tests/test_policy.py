@@ -154,3 +154,16 @@ def test_a_failed_translation_leaves_the_quote_in_its_language(sample_index):
     assistant.refusal_model = ACCEPT
     answer = assistant.ask(RIVERTON_IN_FRENCH)
     assert not answer.refused and answer.text.startswith(EXTRACTIVE_LEAD["fr"]) and "$12.5 million" in answer.text
+
+
+def test_a_number_the_question_gives_does_not_answer_how_many():
+    from assistant.attribution import AttributedSentence
+    from assistant.policy import draft_problem
+
+    # dq077 of the Swiss dev set: "Gantry 3" made "all the patients" look like a count.
+    question = "Combien de patients par an la Gantry 3 permettra-t-elle de traiter ?"
+    for answer, refused in (("La Gantry 3 traitera tous les patients [1].", True),
+                            ("La Gantry 3 traitera 450 patients par an [1].", False)):
+        supported = [AttributedSentence(answer, [object()], 1.0, [])]
+        problem = draft_problem(answer, supported, answer, "number", False, question)
+        assert ("kind of fact" in problem) == refused, answer
