@@ -270,7 +270,7 @@ class HybridRetriever:
     def _centred_rows(self, rows: list[int]) -> np.ndarray:
         return centre(self.raw_embeddings[rows], [self.chunk_langs[r] for r in rows], self.centring)
 
-    def aligned_row(self, row: int, doc_id: str) -> int | None:
+    def _aligned_row(self, row: int, doc_id: str) -> int | None:
         """The passage of document ``doc_id`` closest to passage ``row`` (its translation, when
         ``doc_id`` is another language version of the same release)."""
         rows = self._rows_of(doc_id)
@@ -299,7 +299,7 @@ class HybridRetriever:
                                     and (allowed_docs is None or other in allowed_docs)), doc_id)
             row = candidate.row
             if chosen[key] != doc_id:
-                row = self.aligned_row(row, chosen[key])
+                row = self._aligned_row(row, chosen[key])
             if row is None or row in used_rows:
                 continue
             used_rows.add(row)
@@ -310,7 +310,7 @@ class HybridRetriever:
     def _other_versions(self, row: int) -> tuple[OtherVersion, ...]:
         versions = []
         for other in self.releases.other_versions(self.chunks[row].doc_id):
-            aligned = self.aligned_row(row, other)
+            aligned = self._aligned_row(row, other)
             if aligned is not None and other in self.documents:
                 versions.append(OtherVersion(self.documents[other], self.chunks[aligned]))
         return tuple(versions)
