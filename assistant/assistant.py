@@ -25,6 +25,7 @@ from .evidence import Evidence, EvidenceScorer
 from .facts import unsupported_facts
 from .generators import ExtractiveGenerator, GenerationRequest, Generator
 from .time_scope import TimeScope, prefer_in_scope, time_scope
+from .timeline import Timeline, build_timeline
 from .types import Answer
 
 # Context budget: the model reads only the sentences that matter (prompt reading dominates the
@@ -133,6 +134,16 @@ class Assistant:
         if filters is None or isinstance(filters, SearchFilters):
             return filters
         return SearchFilters(**{key: value for key, value in dict(filters).items() if value})
+
+    def timeline(self, subject: str, filters: SearchFilters | dict | None = None) -> "Timeline":
+        """The releases about ``subject`` in date order, each with its most relevant sentence
+        (:mod:`assistant.timeline`; no model is asked).
+
+        Example:
+            >>> print(Assistant.open("sample-index").timeline("night buses").to_markdown())  # doctest: +SKIP
+        """
+        index, scorer = self._snapshot
+        return build_timeline(index, scorer, conversation.check_question(subject), self._filters(filters))
 
     # ------------------------------------------------------------------ asking
     def ask(self, question: str, history=None, filters=None, *, today: date | None = None,

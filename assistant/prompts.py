@@ -51,12 +51,12 @@ _MONTH_NAMES = {
 }
 
 
-def as_of(iso_date: str, language: str) -> str:
-    """The lead of an answer to "the latest ...": the date of its source, written out.
+def written_date(iso_date: str, language: str) -> str:
+    """An ISO date of any precision written out for a reader.
 
     Example:
-        >>> as_of("2022-05-03", "en"), as_of("2022-05", "fr")
-        ('As of 3 May 2022: ', 'Selon le communiqué de mai 2022 : ')
+        >>> written_date("2022-05-01", "fr"), written_date("2022-05", "en"), written_date("2022", "en")
+        ('1er mai 2022', 'May 2022', '2022')
     """
     months = _MONTH_NAMES["fr" if language == "fr" else "en"]
     parts = iso_date.split("-")
@@ -66,8 +66,19 @@ def as_of(iso_date: str, language: str) -> str:
     if len(parts) == 3:
         day = int(parts[2])
         written = f"{'1er' if language == 'fr' and day == 1 else day} {written}"
+    return written
+
+
+def as_of(iso_date: str, language: str) -> str:
+    """The lead of an answer to "the latest ...": the date of its source, written out.
+
+    Example:
+        >>> as_of("2022-05-03", "en"), as_of("2022-05", "fr")
+        ('As of 3 May 2022: ', 'Selon le communiqué de mai 2022 : ')
+    """
+    written = written_date(iso_date, language)
     if language == "fr":
-        return f"Selon le communiqué du {written} : " if len(parts) == 3 else f"Selon le communiqué de {written} : "
+        return f"Selon le communiqué du {written} : " if iso_date.count("-") == 2 else f"Selon le communiqué de {written} : "
     return f"As of {written}: "
 
 

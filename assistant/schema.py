@@ -97,6 +97,23 @@ class CitationModel(_Strict):
     char_end: int
 
 
+class TimelineEntryModel(_Strict):
+    """One release of a timeline: its most relevant sentence, quoted."""
+
+    citation: CitationModel
+    score: float = Field(description="the release's search score for the subject")
+    other_versions: list[OtherVersionModel]
+
+
+class TimelineModel(_Strict):
+    """``porteparole timeline --json`` and ``POST /api/timeline``: releases about a subject, oldest first."""
+
+    schema_version: Literal[SCHEMA_VERSION]
+    subject: str
+    language: str
+    entries: list[TimelineEntryModel]
+
+
 class TimeScopeModel(_Strict):
     """The time expression read from the question; releases of its period were ranked first."""
 

@@ -62,12 +62,13 @@ def load_eval_data(root: str | Path | None = None) -> EvalData:
 def half_of(qid: str) -> str:
     """``"tune"`` or ``"report"``: thresholds are chosen on one half and reported on the other.
 
-    Journalist questions (``dq001`` …) and time questions (``tq01`` …): odd and even numbers
+    Journalist questions (``dq001`` …), time questions (``tq01`` …) and timeline subjects (``ts01``
+    …): odd and even numbers
     alternate, so each half has the same mix of modes (cross-lingual, same-language, unanswerable;
     years, months, "the latest") and of languages. Other ids (PIAF's) carry no such order: a hash
     of the id decides.
     """
-    numbered = re.fullmatch(r"(?:dq|tq)(\d+)", qid)
+    numbered = re.fullmatch(r"(?:dq|tq|ts)(\d+)", qid)
     if numbered:
         return "tune" if int(numbered.group(1)) % 2 == 1 else "report"
     return "tune" if hashlib.sha256(qid.encode()).digest()[0] % 2 else "report"

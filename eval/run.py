@@ -17,13 +17,14 @@ from .data import SAMPLE_CORPUS, load_eval_data, load_seed_questions, seeded_sam
 from .metadata_eval import metadata_section
 from .metrics import __doc__ as METRIC_DEFINITIONS
 from .time_eval import time_section
+from .timeline_eval import timeline_section
 from .versions_eval import versions_section
 
 THRESHOLDS = Path(__file__).with_name("thresholds.toml")
 
 
 #: The parts of the eval, all run by default.
-DEFAULT_SETS = "retrieval,metadata,time,versions,seeds,piaf,journalists"
+DEFAULT_SETS = "retrieval,metadata,time,versions,timeline,seeds,piaf,journalists"
 
 
 def _progress(total: int, desc: str):
@@ -123,7 +124,7 @@ def flatten(report: dict) -> dict[str, float]:
                 for name, value in metrics.items():
                     if isinstance(value, (int, float)):
                         flat[f"retrieval.{dataset}.{method}.{group}.{name}"] = float(value)
-    for part in ("metadata", "time", "versions"):
+    for part in ("metadata", "time", "versions", "timeline"):
         for dataset, halves in report.get(part, {}).items():
             for half, metrics in halves.items():
                 if isinstance(metrics, dict):
@@ -154,8 +155,8 @@ def check_thresholds(flat: dict[str, float], thresholds: dict) -> list[str]:
 
 
 def _part_of(threshold_key: str) -> str:
-    """Which part of the eval measures a threshold: ``retrieval``, ``metadata``, ``time``, ``versions``, ``seeds``, ``piaf`` or ``journalists``."""
-    if threshold_key.startswith(("retrieval.", "metadata.", "time.", "versions.")):
+    """Which part of the eval measures a threshold: ``retrieval``, ``metadata``, ``time``, ``versions``, ``timeline``, ``seeds``, ``piaf`` or ``journalists``."""
+    if threshold_key.startswith(("retrieval.", "metadata.", "time.", "versions.", "timeline.")):
         return threshold_key.split(".")[0]
     dataset = threshold_key.split(".")[2]
     return "journalists" if dataset.startswith("journalists") else dataset
@@ -189,8 +190,8 @@ def run_from_cli(args) -> int:
     sets = {part.strip() for part in getattr(args, "sets", DEFAULT_SETS).split(",") if part.strip()}
     report["retrieval"] = retrieval_section(data, indexes) if "retrieval" in sets else {}
     report["metadata"] = metadata_section(data) if "metadata" in sets else {}
-    report["time"], report["versions"] = {}, {}
-    if sets & {"time", "versions"} and data.corpus_path:
+    report["time"], report["versions"], report["timeline"] = {}, {}, {}
+    if sets & {"time", "versions", "timeline"} and data.corpus_path:
         from index import ingest_paths
 
         swiss_index = ingest_paths([data.corpus_path], indexes / "swiss", prune=True, progress=False).index
@@ -198,6 +199,8 @@ def run_from_cli(args) -> int:
             report["time"] = time_section(data, swiss_index, progress_factory=_progress)
         if "versions" in sets:
             report["versions"] = versions_section(data, swiss_index, progress_factory=_progress)
+        if "timeline" in sets:
+            report["timeline"] = timeline_section(swiss_index, progress_factory=_progress)
     report["answers"] = {}
     for generator in generators:
         # The extractive generator is cheap: it gets four times the PIAF sample.

@@ -11,7 +11,7 @@ import pytest
 from conftest import SAMPLES, FakeGenerator, Server
 
 from assistant import Answer
-from assistant.schema import AnswerModel, DocumentModel, HitModel, SearchResultModel
+from assistant.schema import AnswerModel, DocumentModel, HitModel, SearchResultModel, TimelineModel
 
 
 @pytest.fixture
@@ -70,6 +70,12 @@ def test_ask_search_document_info(serve):
         (version,) = northbay[0].other_versions
         other = client.get(f"/api/documents/{version.doc_id}").json()["text"]
         assert other[version.chunk.char_start:version.chunk.char_end] == version.chunk.text
+
+        timeline = client.post("/api/timeline", json={"subject": "Northbay night buses"})
+        assert timeline.status_code == 200, timeline.text
+        entries = TimelineModel.model_validate(timeline.json()).entries
+        assert entries and entries[0].citation.quote
+        assert client.post("/api/timeline", json={"subject": " "}).status_code == 400
 
         info = client.get("/api/info").json()
         assert info["index"]["documents"] == 5 and info["uploads"] is True and info["generator"]["status"] == "ready"

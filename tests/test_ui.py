@@ -135,6 +135,23 @@ def test_chat_answers_with_cited_highlighted_sources(live_app, browser):
     assert switch.locator("mark").is_visible()
 
 
+def test_the_timeline_tab_lists_releases_in_date_order_and_exports_markdown(live_app, browser):
+    url, _ = live_app
+    page = _open(browser, url, 1366, "fr-FR")
+    page.get_by_role("tab", name="Chronologie").click()
+    box = page.locator("#pp-timeline-subject textarea").first
+    box.fill("bus de nuit Northbay bibliothèque Riverton")
+    box.press("Enter")
+    page.wait_for_selector("#pp-timeline .pp-timeline[data-entries]", timeout=60_000)
+    dates = page.locator("#pp-timeline .pp-tl-date").all_inner_texts()
+    assert dates and page.locator("#pp-timeline .pp-card > .pp-context mark").count() == len(dates)
+    page.wait_for_selector("#pp-timeline-md a", timeout=30_000)
+    with page.expect_download() as download:
+        page.locator("#pp-timeline-md a").first.click()
+    markdown = open(download.value.path(), encoding="utf-8").read()
+    assert markdown.startswith("# Chronologie : bus de nuit Northbay") and "## Sources" in markdown
+
+
 def test_hostile_document_is_displayed_as_text(live_app, browser):
     url, _ = live_app
     page = _open(browser, url, 1366, "fr-FR")

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import InvalidQuestionError
 from assistant.conversation import check_question
-from assistant.schema import AnswerModel, DocumentModel, SearchResultModel, document_record, search_result
+from assistant.schema import AnswerModel, DocumentModel, SearchResultModel, TimelineModel, document_record, search_result
 from index import SCHEMA_VERSION, IndexError_, InvalidQueryError, SearchFilters
 
 from .app import MAX_UPLOAD_FILES, ChatApp
@@ -101,6 +101,11 @@ class AskRequest(_Request):
                                                  "\"l'an dernier\"); default: the server's date")
     question_dates: bool = Field(True, description="rank the releases of the question's own period first "
                                                    "(\"in 2019\", \"the latest ...\"); false turns it off")
+
+
+class TimelineRequest(_Request):
+    subject: str = Field(description="in French or English, e.g. \"producer and import price index\"")
+    filters: Filters = Field(default_factory=Filters)
 
 
 class SearchRequest(_Request):
@@ -233,6 +238,11 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
         hits = chat.assistant.index.search(body.query, k=body.k, filters=body.filters.to_search_filters(),
                                            mode=body.mode, per_document=body.documents, per_release=body.releases)
         return search_result(body.query, hits)
+
+    @api.post("/api/timeline", dependencies=[Depends(authorised)], response_model=TimelineModel, tags=["answers"])
+    def timeline(body: TimelineRequest) -> dict:
+        """The releases about a subject in date order, each with its most relevant sentence (no model is asked)."""
+        return chat.assistant.timeline(body.subject, filters=body.filters.to_search_filters()).to_dict()
 
     @api.get("/api/documents/{doc_id:path}", dependencies=[Depends(authorised)], response_model=DocumentModel, tags=["index"])
     def document(doc_id: str) -> dict:

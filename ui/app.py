@@ -7,7 +7,10 @@ browser's language (French or English); answers follow the question's language.
 from __future__ import annotations
 
 import hashlib
+import html
+import re
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from assistant import Assistant, InvalidQuestionError
 from index import Index, IndexError_, SearchFilters, ingest_paths
 from ingest import SUPPORTED_SUFFIXES, detect_language
 
-from .render import answer_markdown, as_plain_text, draft_markdown, sources_panel
+from .render import answer_markdown, as_plain_text, draft_markdown, sources_panel, timeline_panel
 
 MAX_UPLOAD = "20mb"
 #: Questions whose sources are looked up at once (retrieval takes tens of milliseconds).
@@ -37,6 +40,9 @@ I18N = gr.I18n(
         "question_dates": "Use the dates in the question (\"in 2019\", \"the latest\"): their releases come first",
         "tab_chat": "Chat", "tab_index": "Index", "upload": "Add communiqués (.txt .md .html .pdf .docx .jsonl, 20 MB max each)",
         "ingest": "Add to the index", "ingest_result": "Result", "examples": "Examples",
+        "tab_timeline": "Timeline", "timeline_subject": "Subject",
+        "timeline_placeholder": "e.g. night buses in Northbay; the releases about it, oldest first",
+        "timeline_download": "Timeline as Markdown, with its sources",
     },
     fr={
         "title": "Porte-parole — questions sur les communiqués",
@@ -48,6 +54,9 @@ I18N = gr.I18n(
         "question_dates": "Tenir compte des dates de la question (« en 2019 », « le plus récent ») : leurs communiqués d'abord",
         "tab_chat": "Discussion", "tab_index": "Index", "upload": "Ajouter des communiqués (.txt .md .html .pdf .docx .jsonl, 20 Mo max chacun)",
         "ingest": "Ajouter à l'index", "ingest_result": "Résultat", "examples": "Exemples",
+        "tab_timeline": "Chronologie", "timeline_subject": "Sujet",
+        "timeline_placeholder": "ex. : bus de nuit à Northbay ; les communiqués sur ce sujet, du plus ancien au plus récent",
+        "timeline_download": "Chronologie en Markdown, avec ses sources",
     },
 )
 
@@ -152,6 +161,20 @@ class ChatApp:
         yield (history, sources_panel(lang, retrieved.hits, turn=turn, scope=retrieved.time_scope), "", "",
                {"retrieved": retrieved, "turn": turn})
 
+    def timeline(self, subject):
+        """The Timeline tab: the releases about ``subject`` in date order, and the same as a Markdown file."""
+        subject = (subject or "").strip()
+        if not subject:
+            return gr.skip(), gr.skip()
+        try:
+            timeline = self.assistant.timeline(subject)
+        except (InvalidQuestionError, IndexError_) as exc:
+            return f'<p class="pp-empty">⚠️ {html.escape(str(exc))}</p>', None
+        folder = Path(tempfile.mkdtemp(prefix="porteparole-timeline-"))
+        path = folder / (re.sub(r"[^\w-]+", "-", subject.casefold()).strip("-")[:60] + ".md")
+        path.write_text(timeline.to_markdown(), encoding="utf-8")
+        return timeline_panel(timeline), str(path)
+
     def write_answer(self, history, pending):
         """Second event: the draft as it is generated, then the verified answer and its cards."""
         if not pending:
@@ -244,7 +267,7 @@ class ChatApp:
 
 
 def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
-    """The Gradio Blocks of the chat (Chat and Index tabs) over ``assistant`` or a :class:`ChatApp`."""
+    """The Gradio Blocks of the chat (Chat, Timeline and Index tabs) over ``assistant`` or a :class:`ChatApp`."""
     app = assistant if isinstance(assistant, ChatApp) else ChatApp(assistant)
     assistant = app.assistant
     with gr.Blocks(title="Porte-parole", fill_width=True) as demo:
@@ -269,6 +292,11 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
                     clear = gr.Button(I18N("clear"), variant="secondary", size="sm")
                 with gr.Column(scale=2, min_width=300):
                     sources = gr.HTML(label=I18N("sources"), elem_id="pp-sources", value="")
+        with gr.Tab(I18N("tab_timeline")):
+            subject = gr.Textbox(label=I18N("timeline_subject"), placeholder=I18N("timeline_placeholder"), lines=1,
+                                 max_length=500, elem_id="pp-timeline-subject", submit_btn=True)
+            timeline_view = gr.HTML(elem_id="pp-timeline", value="")
+            timeline_file = gr.File(label=I18N("timeline_download"), elem_id="pp-timeline-md", interactive=False)
         with gr.Tab(I18N("tab_index")):
             summary = gr.Markdown(index_summary(assistant.index), elem_id="pp-index-summary")
             files = gr.File(label=I18N("upload"), file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), elem_id="pp-upload",
@@ -284,5 +312,6 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
             app.write_answer, [chatbot, pending], [chatbot, sources, copy_box, pending], concurrency_limit=ANSWER_CONCURRENCY)
         clear.click(lambda: ([], "", "", "", None), None, [chatbot, sources, copy_box, question, pending])
         ingest_button.click(app.upload, files, [result, summary, issuers], concurrency_limit=1)
+        subject.submit(app.timeline, subject, [timeline_view, timeline_file], concurrency_limit=SOURCES_CONCURRENCY)
     demo.chat_app = app
     return demo

@@ -137,6 +137,23 @@ def cmd_search(args) -> int:
     return EXIT_OK
 
 
+def cmd_timeline(args) -> int:
+    from assistant import Assistant
+
+    timeline = Assistant.open(args.index, generator="extractive").timeline(args.subject, filters=_filters(args))
+    if args.markdown:
+        try:
+            Path(args.markdown).write_text(timeline.to_markdown(), encoding="utf-8")
+        except OSError as exc:
+            print(f"porteparole: error: --markdown {args.markdown}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.json:
+        print(json.dumps(timeline.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(timeline.to_markdown(), end="")
+    return EXIT_OK
+
+
 def cmd_info(args) -> int:
     from index import Index
 
@@ -327,6 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
     dates.add_argument("--ignore-question-dates", action="store_true", help="rank without the question's dates")
     p.set_defaults(func=cmd_ask)
 
+    p = sub.add_parser("timeline", help="the releases about a subject, in date order",
+                       description="The releases about SUBJECT (French or English) in date order, each with its date, "
+                                   "issuer, title and its most relevant sentence, quoted verbatim; no model is asked. "
+                                   "Example: porteparole timeline \"producer and import price index\" --index DIR "
+                                   "--markdown timeline.md")
+    p.add_argument("subject")
+    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="machine-readable output (entries with their citations)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the timeline as Markdown with its references to FILE")
+    _add_filter_options(p)
+    p.set_defaults(func=cmd_timeline)
+
     p = sub.add_parser("serve", help="open the chat in the browser, and the JSON API",
                        description="Start the web chat (Gradio) and the JSON HTTP API (/api, documented at /api/docs) "
                                    "over an index, on one port. Binds to 127.0.0.1 unless --host says otherwise; "
@@ -353,11 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", choices=["llm", "extractive"], default="llm")
     p.add_argument("--out", metavar="DIR", default="eval-out", help="where to write the report (default eval-out)")
     p.add_argument("--ci", action="store_true", help="the CI configuration: full retrieval set, both generators, thresholds enforced")
-    p.add_argument("--sets", default="retrieval,metadata,time,versions,seeds,piaf,journalists", metavar="LIST",
+    p.add_argument("--sets", default="retrieval,metadata,time,versions,timeline,seeds,piaf,journalists", metavar="LIST",
                    help="comma-separated parts to run (default all): retrieval, metadata (titles and issuers "
                         "found from the text alone), time (questions whose right release depends on a date), "
                         "versions (French and English versions of one release linked; releases among the "
-                        "sources), seeds, piaf, journalists (the Swiss journalist questions); "
+                        "sources), timeline (the releases of recurring series found by a timeline), seeds, piaf, journalists (the Swiss journalist questions); "
                         "thresholds of parts not run are not checked")
     p.set_defaults(func=cmd_eval)
     return parser

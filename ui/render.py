@@ -10,6 +10,7 @@ import html
 import re
 
 from assistant import Answer, Citation
+from assistant.prompts import written_date
 from index import Hit
 
 LABELS = {
@@ -21,7 +22,7 @@ LABELS = {
         "derived": "titre tiré de la première phrase", "speaker": "d'après la première phrase",
         "flag": "indiqué à l'import", "folder": "d'après le dossier", "set": "saisi par la rédaction",
         "added_by": "ajouté par",
-        "dates": "Dates :",
+        "dates": "Dates :", "no_release": "Aucun communiqué trouvé sur ce sujet.",
         "version": {"fr": "Version française", "en": "Version anglaise"},
         "version_note": "le même communiqué dans l'autre langue ; le passage correspondant est surligné",
         "scope": "Les communiqués de cette période passent en premier ; décochez « Tenir compte des dates de la question » "
@@ -35,7 +36,7 @@ LABELS = {
         "derived": "title from the first sentence", "speaker": "from the first sentence",
         "flag": "given at import", "folder": "from the folder name", "set": "set by staff",
         "added_by": "added by",
-        "dates": "Dates:",
+        "dates": "Dates:", "no_release": "No release found on this subject.",
         "version": {"fr": "French version", "en": "English version"},
         "version_note": "the same release in the other language; the matching passage is highlighted",
         "scope": "Releases of this period come first; untick \u201cUse the dates in the question\u201d (Filter the sources) "
@@ -150,16 +151,16 @@ def versions_switch(versions, lang: str) -> str:
     return "".join(parts)
 
 
-def citation_card(citation: Citation, document_text: str, document, lang: str, versions=()) -> str:
+def citation_card(citation: Citation, document_text: str, document, lang: str, versions=(), anchor: str = "pp-src") -> str:
     labels = _labels(lang)
     lo, hi = _paragraph_bounds(document_text, citation.char_start, citation.char_end)
     context = _highlight(document_text, citation.char_start, citation.char_end, lo, hi)
     full = _highlight(document_text, citation.char_start, citation.char_end,
-                      *_window(document_text, citation.char_start, citation.char_end), f"pp-mark-{citation.n}")
+                      *_window(document_text, citation.char_start, citation.char_end), f"{anchor}-mark-{citation.n}")
     title = _title(citation.title, document, citation.doc_id, lang)
     link = f' <a href="{html.escape(citation.url, quote=True)}" target="_blank" rel="noopener">↗</a>' if citation.url.startswith(("http://", "https://")) else ""
     return (
-        f'<div class="pp-card" id="pp-src-{citation.n}">'
+        f'<div class="pp-card" id="{anchor}-{citation.n}">'
         f'<div class="pp-card-head"><span class="pp-num">{citation.n}</span>{title}{link}</div>'
         f'<div class="pp-meta">{_meta(document, lang)}</div>'
         f'<blockquote class="pp-context">{context}</blockquote>'
@@ -183,6 +184,25 @@ def hit_card(hit: Hit, lang: str, rank_label: str = "") -> str:
         f'<details class="pp-doc"><summary>{labels["full"]}</summary><div class="pp-full">{full}</div></details>'
         f"{versions_switch(hit.other_versions, lang)}</div>"
     )
+
+
+def timeline_panel(timeline) -> str:
+    """The Timeline tab (:class:`assistant.timeline.Timeline`): one card per release, oldest first,
+    each led by its date and holding its most relevant sentence, highlighted in the full text."""
+    lang = timeline.language
+    labels = _labels(lang)
+    heading = "Chronologie" if lang == "fr" else "Timeline"
+    parts = [f'<div class="pp-panel pp-timeline" data-entries="{len(timeline.entries)}">',
+             f'<h3 class="pp-h">{heading} · {html.escape(timeline.subject)} · {len(timeline.entries)}</h3>']
+    if not timeline.entries:
+        parts.append(f'<p class="pp-empty">{labels["no_release"]}</p>')
+    for entry in timeline.entries:
+        doc = entry.hit.document
+        when = written_date(doc.date, lang) if doc.date else labels["undated"]
+        parts.append(f'<div class="pp-tl-date">{html.escape(when)}</div>')
+        parts.append(citation_card(entry.citation, doc.text, doc, lang, entry.hit.other_versions, anchor="pp-tl"))
+    parts.append("</div>")
+    return "".join(parts)
 
 
 def scope_chip(scope, lang: str) -> str:
@@ -246,6 +266,7 @@ mark { background: #fde68a; padding: 0 1px; }
 .pp-cite { font-weight: 600; text-decoration: none; }
 .pp-draft { color: #6b7280; font-size: 12px; }
 .pp-empty { color: #6b7280; }
+.pp-tl-date { font-weight: 700; color: #1d4ed8; margin: 12px 0 4px; }
 :root.dark .pp-card, .dark .pp-card { background: #111827; border-color: #374151; }
 .dark .pp-title { color: #f9fafb; } .dark .pp-context { background: #1e293b; } .dark .pp-full { background: #0b1220; }
 """
