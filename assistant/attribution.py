@@ -65,7 +65,10 @@ def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
     Returns the answer without markers, and ``[(sentence, {n, ...}), ...]``.
     """
     sentences = []
-    for sentence, _, _ in split_with_offsets(text):
+    # A line break ends a sentence too: "La réponse est : 4.50 $ [2]\nCette entrée coûte ..." is
+    # two claims, and "Cette" would otherwise read as a name in the middle of one.
+    lines = [sentence for line in text.splitlines() for sentence, _, _ in split_with_offsets(line)]
+    for sentence in lines:
         numbers = {int(n) for group in _MARKER.findall(sentence) for n in re.split(r"\s*[,;]\s*", group)}
         clean = _STRAY_MARKER.sub("", _MARKER.sub("", sentence)).strip()
         if _POINTER.search(clean):

@@ -128,6 +128,9 @@ def test_model_markers_and_filler_are_cleaned():
         "Selon le passage 2, elle a eu lieu en 2021 [2][n]. This information is found in passage [1].")
     assert sentences == [("The industry employs 43,000 people in Quebec.", {1}),
                          ("Selon le passage 2, elle a eu lieu en 2021.", {2})]
+    # A line break ends a sentence: "Cette" is then a sentence's first word, not a name.
+    _, sentences = model_markers("La réponse est : 4.50 $ [2]\nCette entrée coûte 4.50 $ pour la piscine de Lakeside.")
+    assert sentences[-1] == ("Cette entrée coûte 4.50 $ pour la piscine de Lakeside.", set())
 
 
 def test_number_question_answered_without_a_number_is_refused(sample_index):
