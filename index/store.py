@@ -38,6 +38,7 @@ from ingest import Document
 
 from .errors import IndexCorruptError, IndexLockedError, IndexNotFoundError
 from .types import Chunk
+from .versions import Release
 
 FORMAT = "porteparole-index/1"
 MANIFEST = "manifest.json"
@@ -55,7 +56,7 @@ class StoredIndex:
     faiss_index: object
     #: Language versions linked when the generation was written; None for a generation written
     #: before links existed (they are then found when it is opened).
-    releases: list[dict] | None = None
+    releases: list[Release] | None = None
 
 
 def _fsync(path: Path) -> None:
@@ -132,7 +133,8 @@ def load_generation(index_dir: Path, manifest: dict, generation: str) -> StoredI
         reading = "releases.json"
         releases = None
         if (gen_dir / reading).exists():
-            releases = json.loads((gen_dir / reading).read_text(encoding="utf-8"))["releases"]
+            rows = json.loads((gen_dir / reading).read_text(encoding="utf-8"))["releases"]
+            releases = [Release.from_dict(row) for row in rows]  # a malformed link raises here
     except IndexCorruptError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -148,11 +150,10 @@ def load_generation(index_dir: Path, manifest: dict, generation: str) -> StoredI
     orphans = {chunk.doc_id for chunk in chunks} - documents.keys()
     if orphans:
         raise IndexCorruptError(f"Index {gen_dir} has chunks of unknown documents: {sorted(orphans)[:3]}")
-    linked = [doc_id for release in releases or () for doc_id in release.get("doc_ids", ())] if isinstance(releases, list) else None
-    if releases is not None and (linked is None or not all(isinstance(r, dict) and "key" in r for r in releases)
-                                 or set(linked) - documents.keys()):
-        raise IndexCorruptError(f"Index {gen_dir} has a damaged releases.json (unknown documents or malformed links); "
-                                f"rebuild it with: porteparole ingest --rebuild --index {index_dir}")
+    unknown = {doc_id for release in releases or () for doc_id in release.doc_ids} - documents.keys()
+    if unknown:
+        raise IndexCorruptError(f"Index {gen_dir} has a damaged releases.json (links unknown documents: "
+                                f"{sorted(unknown)[:3]}); rebuild it with: porteparole ingest --rebuild --index {index_dir}")
     return StoredIndex({**manifest, "generation": generation}, documents, chunks, embeddings, centring, faiss_index,
                        releases)
 
@@ -234,7 +235,7 @@ def save(
     embeddings: np.ndarray,
     centring: dict[str, list[float]],
     faiss_index,
-    releases: list[dict],
+    releases: list[Release],
     manifest_fields: dict,
     keep_generation: str | None = None,
 ) -> dict:
@@ -258,7 +259,7 @@ def save(
             handle.flush()
             os.fsync(handle.fileno())
         _write_json(staging / "centring.json", centring)
-        _write_json(staging / "releases.json", {"releases": releases})
+        _write_json(staging / "releases.json", {"releases": [release.to_dict() for release in releases]})
         faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
         _fsync(staging / "vectors.faiss")
         _fsync(staging)

@@ -363,3 +363,6 @@ def test_damaged_links_are_a_clear_error(tmp_path, fake_embedder):
     (gen / "releases.json").write_text(json.dumps({"releases": [{"key": "x", "doc_ids": ["gone-fr", "budget-en"], "how": "id"}]}))
     with pytest.raises(IndexCorruptError, match="releases.json"):
         store.load_generation(index_dir, index.manifest, index.manifest["generation"])
+    (gen / "releases.json").write_text(json.dumps({"releases": [["budget-fr", "budget-en"]]}))
+    with pytest.raises(IndexCorruptError, match="releases.json"):
+        store.load_generation(index_dir, index.manifest, index.manifest["generation"])
