@@ -114,6 +114,7 @@ class ChatApp:
         self.model_error = ""
         self._extractive: Assistant | None = None
         self._reload_lock = threading.Lock()
+        self._timeline_dir: Path | None = None
 
     def assistant_for(self, generator: str | None) -> Assistant:
         """The assistant answering with ``generator`` (``None``: the server's own)."""
@@ -170,9 +171,15 @@ class ChatApp:
             timeline = self.assistant.timeline(subject)
         except (InvalidQuestionError, IndexError_) as exc:
             return f'<p class="pp-empty">⚠️ {html.escape(str(exc))}</p>', None
-        folder = Path(tempfile.mkdtemp(prefix="porteparole-timeline-"))
-        path = folder / (re.sub(r"[^\w-]+", "-", subject.casefold()).strip("-")[:60] + ".md")
-        path.write_text(timeline.to_markdown(), encoding="utf-8")
+        # One folder per server, one file per distinct timeline (named by its content): asking
+        # again does not pile up files.
+        if self._timeline_dir is None:
+            self._timeline_dir = Path(tempfile.mkdtemp(prefix="porteparole-timeline-"))
+        markdown = timeline.to_markdown()
+        digest = hashlib.sha256(markdown.encode("utf-8")).hexdigest()[:8]
+        path = self._timeline_dir / digest / (re.sub(r"[^\w-]+", "-", subject.casefold()).strip("-")[:60] + ".md")
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(markdown, encoding="utf-8")
         return timeline_panel(timeline), str(path)
 
     def write_answer(self, history, pending):
