@@ -34,6 +34,9 @@ _POINTER = re.compile(r"^(this|that|the (above )?information|these facts|cette i
 _LEAD_IN = re.compile(r"^(the answer is|la réponse est|réponse|answer)\s*:?\s*", re.I)
 # The model sometimes copies a passage's header after its answer: " — Title (Issuer, date)".
 _HEADER_ECHO = re.compile(r"(^|\s+)—\s+[^—]*$")
+# A release's dateline quoted with its first sentence ("Valmont, le 14 janvier 2025 — L'aéroport a
+# accueilli ..."): the claim is after the dash, and the dash is not a header echo.
+_DATELINE = re.compile(r"^[A-ZÀ-Þ][\w'’ .-]*,\s+(?:le\s+)?(?:\d{1,2}(?:er)?\s+\w+\s+\d{4}|\w+\s+\d{1,2},?\s+\d{4})\s+—\s+")
 # "43, 000": a thousands separator the model sometimes writes with a space.
 _SPLIT_NUMBER = re.compile(r"(?<![\d,.])(\d{1,3}), (\d{3})(?![\d,])")
 MIN_CLAIM_WORDS = 3
@@ -73,7 +76,7 @@ def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
         clean = _STRAY_MARKER.sub("", _MARKER.sub("", sentence)).strip()
         if _POINTER.search(clean):
             continue
-        clean = _HEADER_ECHO.sub("", _LEAD_IN.sub("", clean)).strip()
+        clean = _HEADER_ECHO.sub("", _DATELINE.sub("", _LEAD_IN.sub("", clean))).strip()
         clean = _SPLIT_NUMBER.sub(r"\1,\2", _FILLER.sub("", clean).strip(" ,;:"))
         if len(re.findall(r"\w+", clean)) >= MIN_CLAIM_WORDS:
             if clean[-1:] not in ".!?…":

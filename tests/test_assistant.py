@@ -131,6 +131,11 @@ def test_model_markers_and_filler_are_cleaned():
     # A line break ends a sentence: "Cette" is then a sentence's first word, not a name.
     _, sentences = model_markers("La réponse est : 4.50 $ [2]\nCette entrée coûte 4.50 $ pour la piscine de Lakeside.")
     assert sentences[-1] == ("Cette entrée coûte 4.50 $ pour la piscine de Lakeside.", set())
+    # A quoted dateline is not a header echo: the claim after its dash stays.
+    _, sentences = model_markers("Northbay, December 2, 2024 — Northbay Transit will launch five night bus lines [1].")
+    assert sentences == [("Northbay Transit will launch five night bus lines.", {1})]
+    _, sentences = model_markers("Elle emploie 48 chauffeurs [1] — Bus de nuit (Northbay Transit, 2024-12-02)")
+    assert sentences == [("Elle emploie 48 chauffeurs.", {1})]
 
 
 def test_number_question_answered_without_a_number_is_refused(sample_index):
