@@ -1,5 +1,6 @@
 """Questions to answers, in named stages: conversation → retrieval → evidence → generation →
-attribution → policy (every refusal rule in :mod:`assistant.policy`).
+attribution → policy (every refusal rule in :mod:`assistant.policy`) → newer values (a cited figure
+that a newer release gives otherwise, :mod:`assistant.updates`).
 
 Example:
     >>> from assistant import Assistant
@@ -12,7 +13,7 @@ from .answer_types import holds_type, question_type
 from .assistant import Assistant, StreamEvent, make_generator
 from .errors import AssistantError, GeneratorUnavailableError, InvalidQuestionError, ModelFileError
 from .generators import ExtractiveGenerator, GenerationRequest, Generator, Passage
-from .types import Answer, Citation
+from .types import Answer, Citation, Update
 
 
 def __getattr__(name: str):
@@ -27,5 +28,5 @@ def __getattr__(name: str):
 __all__ = [
     "Answer", "Assistant", "AssistantError", "Citation", "ExtractiveGenerator", "GenerationRequest", "Generator",
     "GeneratorUnavailableError", "InvalidQuestionError", "LlmGenerator", "ModelFileError", "Passage",
-    "StreamEvent", "holds_type", "make_generator", "question_type",
+    "StreamEvent", "Update", "holds_type", "make_generator", "question_type",
 ]

@@ -86,6 +86,15 @@ class Evidence:
         return passages, {number: i for number, i in enumerate(order, start=1)}
 
 
+def word_overlap(question: str, texts: Sequence[str], langs: Sequence[str]) -> np.ndarray:
+    """The share of ``question``'s stemmed words found in each text (stemmed in its own language;
+    stemming and stop words exist for French and English, other languages are read as English)."""
+    langs = [lang if lang in ("fr", "en") else "en" for lang in langs]
+    terms = {lang: set(stemmed_terms(question, lang)) for lang in ("fr", "en")}
+    return np.array([len(terms[lang] & set(stemmed_terms(text, lang))) / max(1, len(terms[lang]))
+                     for text, lang in zip(texts, langs)])
+
+
 class EvidenceScorer:
     """Scores the sentences of retrieved passages; sentence vectors are cached for the process."""
 
@@ -117,12 +126,6 @@ class EvidenceScorer:
             return Evidence(question, kind, [], np.zeros((0, self.index.embedder.dim), np.float32), empty, empty, empty)
         vectors = self.vectors_for(sentences)
         similarity = self.index.centred_similarity(question, vectors, [s.hit.document.lang for s in sentences])
-        # Stemming and stop words exist for French and English; other languages are read as English.
-        langs = [s.hit.document.lang if s.hit.document.lang in ("fr", "en") else "en" for s in sentences]
-        terms = {lang: set(stemmed_terms(question, lang)) for lang in ("fr", "en")}
-        overlap = np.array([
-            len(terms[lang] & set(stemmed_terms(s.text, lang))) / max(1, len(terms[lang]))
-            for s, lang in zip(sentences, langs)
-        ])
+        overlap = word_overlap(question, [s.text for s in sentences], [s.hit.document.lang for s in sentences])
         holds = np.array([holds_type(s.text, kind, number_words=False) for s in sentences], dtype=float)
         return Evidence(question, kind, sentences, vectors, np.asarray(similarity, dtype=float), overlap, holds)

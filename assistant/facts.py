@@ -228,6 +228,71 @@ def unit_mismatches(answer_sentence: str, source_text: str) -> list[str]:
     return problems
 
 
+# What a figure of a statistic is, by the word after it (or the currency before it): compared
+# kind with kind, so a newer "0.1%" answers an older "3.1%" and not its "104.6 points".
+_PERCENT_WORDS = frozenset({"%", "percent", "pourcent", "pour-cent"})
+_CURRENCY_WORDS = frozenset({"franc", "francs", "chf", "dollar", "dollars", "euro", "euros", "eur", "usd"})
+_CURRENCY_BEFORE = re.compile(r"(CHF|EUR|USD|Fr\.|fr\.|\$|€|£)\s?$")
+_ORDINAL_ENDINGS = frozenset({"e", "er", "re", "ème", "eme", "st", "nd", "rd", "th"})
+_DOTTED_DATE = re.compile(r"\b\d{1,2}\.\d{1,2}\.\d{4}\b")
+_INDEX_BASE = re.compile(r"=\s?$")
+# "fell by 0.5%" and "rose by 0.5%" are two facts: a figure right after a word of decline is negative.
+_DECLINE_BEFORE = re.compile(r"\b(fell|fall|falls|falling|declined?|declining|decrease[ds]?|drop|dropped|down|"
+                             r"baiss\w*|recul\w*|diminu\w*|repli\w*|chut\w*)\b[^\d%]{0,25}$", re.IGNORECASE)
+
+
+def figures(text: str, ignore: str = "") -> dict[str, list[tuple[str, set[float]]]]:
+    """The figures of ``text`` by kind (``percent``, ``amount``, ``points``, a unit of measure's kind
+    such as ``mass``, else ``count``), each as written (with its sign, currency or unit) and its values.
+
+    Not figures: years, dates and their days, ordinals ("2nd quarter", "4e trimestre"), an index's
+    base ("December 2015 = 100"), and numbers that ``ignore`` (the question) also states. A sign
+    written before the number counts ("-9 points" is not "9 points"), and so does a word of decline
+    ("fell by 0.5%" is -0.5).
+
+    Example:
+        >>> figures("Turnover rose by 3.1% in December 2009 (in nominal terms +2.4%), reaching 104.6 points (December 2005=100).")
+        {'percent': [('3.1%', {3.1}), ('+2.4%', {2.4})], 'points': [('104.6 points', {104.6})]}
+        >>> figures("Le PIB a progressé de 0,6 % au 2e trimestre 2016, les prix ont baissé de 0,5 %.")
+        {'percent': [('0,6 %', {0.6}), ('0,5 %', {-0.5})]}
+    """
+    masked = _ISO_DATE.sub(lambda m: " " * len(m.group(0)), text)
+    for pattern in (_WRITTEN_DATE, _DOTTED_DATE, _POSTCODE):
+        masked = pattern.sub(lambda m: " " * len(m.group(0)), masked)
+    asked = [values for _, values in number_mentions(ignore)] if ignore else []
+    found: dict[str, list[tuple[str, set[float]]]] = {}
+    for match in _NUMBER.finditer(masked):
+        values = number_values(match.group(1), match.group(2))
+        follower = _FOLLOWER.match(masked, match.end())
+        word = follower.group(1).lower() if follower else ""
+        before = masked[:match.start()]
+        if not values or word in _ORDINAL_ENDINGS or _INDEX_BASE.search(before[-3:]):
+            continue
+        if not match.group(2) and re.fullmatch(r"(1[89]|20)\d\d", match.group(1)) and word not in _PERCENT_WORDS:
+            continue  # a year
+        currency = _CURRENCY_BEFORE.search(before[-5:])
+        if word in _PERCENT_WORDS:
+            kind = "percent"
+        elif currency or word in _CURRENCY_WORDS:
+            kind = "amount"
+        elif word in ("point", "points"):
+            kind = "points"
+        else:
+            kind = _UNIT_OF.get(word, "count")
+        start = match.start() - (len(currency.group(0)) if currency else 0)
+        if before[-1:] in "-–−+" and before[-1:]:
+            start -= 1
+            if before[-1] != "+":
+                values = {-v for v in values}
+        elif _DECLINE_BEFORE.search(before[-60:]):
+            values = {-v for v in values}
+        if any(values & other for other in asked):
+            continue
+        end = follower.end() if follower and kind not in ("count", "amount") or word in _CURRENCY_WORDS else match.end()
+        found.setdefault(kind, []).append((text[start:end].strip(), values))
+    return found
+
+
 def number_in(values: set[float], candidates: list[set[float]]) -> bool:
     return any(values & other for other in candidates)
 

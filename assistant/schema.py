@@ -127,6 +127,18 @@ class TimeScopeModel(_Strict):
     label_fr: str
 
 
+class UpdateModel(_Strict):
+    """A cited figure given otherwise: by a newer release of the same issuer (``newer``; its quote is
+    numbered after the answer's citations) or by another of the answer's citations (``disagreement``)."""
+
+    kind: Literal["newer", "disagreement"]
+    cited: int = Field(description="the number of the answer's citation whose figure is given otherwise")
+    old: str = Field(description="the cited figure, as written in its quote")
+    new: str = Field(description="the other source's figure, as written in its quote")
+    citation: CitationModel = Field(description="the other source's verified quote")
+    relevance: float = Field(description="how alike the two quotes are (see assistant.updates)")
+
+
 class AnswerModel(_Strict):
     """An answer with its citations, or a refusal (``refused``; ``refusal_reason`` says why)."""
 
@@ -148,6 +160,8 @@ class AnswerModel(_Strict):
     raw_text: str = Field(description="the generator's unchecked draft (for debugging; never show it as the answer)")
     time_scope: TimeScopeModel | None = Field(None, description="the question's time expression, as applied; null when "
                                                                 "it has none or question_dates was off")
+    updates: list[UpdateModel] = Field(default_factory=list, description="cited figures that a newer release of the "
+                                                                         "same issuer or another cited source gives otherwise")
 
 
 class SearchResultModel(_Strict):

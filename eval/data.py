@@ -65,9 +65,13 @@ def half_of(qid: str) -> str:
     Journalist questions (``dq001`` …), time questions (``tq01`` …) and timeline subjects (``ts01``
     …): odd and even numbers
     alternate, so each half has the same mix of modes (cross-lingual, same-language, unanswerable;
-    years, months, "the latest") and of languages. Other ids (PIAF's) carry no such order: a hash
-    of the id decides.
+    years, months, "the latest") and of languages. Newer-value facts (``nf01`` …) alternate in
+    English and French, so they alternate by pairs (nf01-02 tune, nf03-04 report, …). Other ids
+    (PIAF's) carry no such order: a hash of the id decides.
     """
+    paired = re.fullmatch(r"nf(\d+)", qid)
+    if paired:
+        return "tune" if ((int(paired.group(1)) + 1) // 2) % 2 == 1 else "report"
     numbered = re.fullmatch(r"(?:dq|tq|ts)(\d+)", qid)
     if numbered:
         return "tune" if int(numbered.group(1)) % 2 == 1 else "report"

@@ -62,6 +62,8 @@ METADATA_COLUMNS = ("n", "title_usable", "title_word_overlap", "issuer_right", "
 
 TIME_COLUMNS = ("n", "scoped", "top1_with", "top1_without", "recall@6_with", "recall@6_without")
 TIMELINE_COLUMNS = ("n", "entries", "precision", "recall", "exact")
+UPDATES_COLUMNS = ("n", "superseded", "current", "right", "missed", "wrong", "recall", "precision", "wrong_on_current",
+                   "seconds_mean")
 VERSIONS_COLUMNS = ("n", "known", "found", "right", "precision", "recall", "releases@6_before", "releases@6_after",
                     "right@6_before", "right@6_after", "question_lang@6_before", "question_lang@6_after")
 #: The parts reported per half of their questions: (report key, heading, columns).
@@ -69,7 +71,9 @@ HALF_TABLES = (("metadata", "Titles and issuers from the text alone", METADATA_C
                ("time", "Time-aware questions (retrieval with and without the question's dates)", TIME_COLUMNS),
                ("versions", "One release, two languages (pairs found from content; the six passages before/after "
                             "counting each release once)", VERSIONS_COLUMNS),
-               ("timeline", "Timelines of a subject (releases of the series shown / found)", TIMELINE_COLUMNS))
+               ("timeline", "Timelines of a subject (releases of the series shown / found)", TIMELINE_COLUMNS),
+               ("updates", "A newer communiqué says otherwise (superseded figures flagged / current ones left alone)",
+                UPDATES_COLUMNS))
 
 
 def half_rows(report: dict, part: str) -> list[tuple[str, str, dict]]:

@@ -18,13 +18,16 @@ from .metadata_eval import metadata_section
 from .metrics import __doc__ as METRIC_DEFINITIONS
 from .time_eval import time_section
 from .timeline_eval import timeline_section
+from .updates_eval import updates_section
 from .versions_eval import versions_section
 
 THRESHOLDS = Path(__file__).with_name("thresholds.toml")
 
 
 #: The parts of the eval, all run by default.
-DEFAULT_SETS = "retrieval,metadata,time,versions,timeline,seeds,piaf,journalists"
+DEFAULT_SETS = "retrieval,metadata,time,versions,timeline,updates,seeds,piaf,journalists"
+#: The parts measured on the Swiss releases' index, reported per half of their dev set.
+SWISS_PARTS = ("time", "versions", "timeline", "updates")
 
 
 def _progress(total: int, desc: str):
@@ -124,7 +127,7 @@ def flatten(report: dict) -> dict[str, float]:
                 for name, value in metrics.items():
                     if isinstance(value, (int, float)):
                         flat[f"retrieval.{dataset}.{method}.{group}.{name}"] = float(value)
-    for part in ("metadata", "time", "versions", "timeline"):
+    for part in ("metadata", *SWISS_PARTS):
         for dataset, halves in report.get(part, {}).items():
             for half, metrics in halves.items():
                 if isinstance(metrics, dict):
@@ -155,8 +158,8 @@ def check_thresholds(flat: dict[str, float], thresholds: dict) -> list[str]:
 
 
 def _part_of(threshold_key: str) -> str:
-    """Which part of the eval measures a threshold: ``retrieval``, ``metadata``, ``time``, ``versions``, ``timeline``, ``seeds``, ``piaf`` or ``journalists``."""
-    if threshold_key.startswith(("retrieval.", "metadata.", "time.", "versions.", "timeline.")):
+    """Which part of the eval measures a threshold: ``retrieval``, ``metadata``, one of :data:`SWISS_PARTS`, ``seeds``, ``piaf`` or ``journalists``."""
+    if threshold_key.split(".")[0] in ("retrieval", "metadata", *SWISS_PARTS):
         return threshold_key.split(".")[0]
     dataset = threshold_key.split(".")[2]
     return "journalists" if dataset.startswith("journalists") else dataset
@@ -190,8 +193,8 @@ def run_from_cli(args) -> int:
     sets = {part.strip() for part in getattr(args, "sets", DEFAULT_SETS).split(",") if part.strip()}
     report["retrieval"] = retrieval_section(data, indexes) if "retrieval" in sets else {}
     report["metadata"] = metadata_section(data) if "metadata" in sets else {}
-    report["time"], report["versions"], report["timeline"] = {}, {}, {}
-    if sets & {"time", "versions", "timeline"} and data.corpus_path:
+    report.update({part: {} for part in SWISS_PARTS})
+    if sets & set(SWISS_PARTS) and data.corpus_path:
         from index import ingest_paths
 
         swiss_index = ingest_paths([data.corpus_path], indexes / "swiss", prune=True, progress=False).index
@@ -201,6 +204,8 @@ def run_from_cli(args) -> int:
             report["versions"] = versions_section(data, swiss_index, progress_factory=_progress)
         if "timeline" in sets:
             report["timeline"] = timeline_section(swiss_index, progress_factory=_progress)
+        if "updates" in sets:
+            report["updates"] = updates_section(swiss_index, progress_factory=_progress)
     report["answers"] = {}
     for generator in generators:
         # The extractive generator is cheap: it gets four times the PIAF sample.

@@ -79,7 +79,7 @@ def test_ask_search_document_info(serve, monkeypatch):
         assert client.post("/api/timeline", json={"subject": " "}).status_code == 400
 
         info = client.get("/api/info").json()
-        assert info["index"]["documents"] == 5 and info["uploads"] is True and info["generator"]["status"] == "ready"
+        assert info["index"]["documents"] == 7 and info["uploads"] is True and info["generator"]["status"] == "ready"
         assert client.get("/api/openapi.json").json()["components"]["schemas"]["AnswerModel"]
         assert client.get("/api/docs").status_code == 200
         assert "Porte-parole" in client.get("/").text  # the chat is served beside the API
@@ -187,7 +187,7 @@ def test_credentials_protect_the_api_and_the_chat(serve, monkeypatch):
     assert httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
     assert httpx.get(url, headers={"Authorization": basic_auth_header("desk", "s3cret")}, timeout=10).status_code == 200
     assert httpx.get(url, headers={"Authorization": "Bearer t0ken"}, timeout=10).status_code == 200
-    assert httpx.get(url, auth=("desk", "s3cret"), timeout=10).json()["index"]["documents"] == 5
+    assert httpx.get(url, auth=("desk", "s3cret"), timeout=10).json()["index"]["documents"] == 7
     # The chat asks for the same credentials (Gradio's login page; its config needs a session).
     assert httpx.get(f"{server.url}/config", timeout=10).status_code == 401
 

@@ -51,7 +51,7 @@ def test_chunk_offsets_random_texts():
 def test_ingest_is_incremental(sample_corpus, tmp_path, fake_embedder):
     index_dir = tmp_path / "idx"
     first = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
-    assert len(first.update.added) == 5 and first.update.chunks_embedded > 0
+    assert len(first.update.added) == 7 and first.update.chunks_embedded > 0
     embedded = fake_embedder.texts_embedded
 
     again = ingest_paths([sample_corpus], index_dir, embedder=fake_embedder, progress=False)
@@ -228,13 +228,13 @@ def test_previous_generation_is_kept_and_used_when_the_current_is_damaged(sample
     report = check_index(index_dir)
     assert not report.ok and "vectors.faiss" in " ".join(report.problems)
     index = Index.open(index_dir, fake_embedder)  # falls back, with a warning
-    assert len(index.documents) == 5 and "extra" not in index.documents
+    assert len(index.documents) == 7 and "extra" not in index.documents
     assert "previous generation" in capsys.readouterr().err
 
     assert main(["check", "--index", str(index_dir)]) == 1
     assert "PROBLEM" in capsys.readouterr().out
     rebuilt = Index.rebuild(index_dir, fake_embedder, progress=False)
-    assert check_index(index_dir).ok and len(rebuilt.documents) == 5
+    assert check_index(index_dir).ok and len(rebuilt.documents) == 7
     assert main(["check", "--index", str(index_dir)]) == 0
     assert store.read_manifest(index_dir)["previous_generation"] == previous  # the readable one is kept
 

@@ -79,17 +79,26 @@ RIVERTON_IN_FRENCH = "Combien de millions pour la renovation of the Central Libr
 
 
 def test_a_quote_in_the_other_language_is_translated_and_marked(sample_index):
+    # Which of Riverton's sentences the fake embedder ranks first depends on the whole sample's
+    # centring: both candidates are translated, and the test checks the one that was quoted.
+    french = {
+        "$12.5 million": "Le conseil municipal de Riverton a approuvé par 9 voix contre 2 une rénovation de 12,5 millions de dollars.",
+        "($8 million)": "Le financement provient du budget d'investissement de la ville (8 millions de dollars), d'une "
+                        "subvention provinciale (3,5 millions de dollars) et de dons privés (1 million de dollars).",
+    }
+
     def translation(sentence, language):
         assert language == "fr"
-        return "Le conseil municipal de Riverton a approuvé par 9 voix contre 2 une rénovation de 12,5 millions de dollars."
+        return next(text for key, text in french.items() if key in sentence)
 
     assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=translation))
     assistant.refusal_model = ACCEPT
     answer = assistant.ask(RIVERTON_IN_FRENCH)
     assert not answer.refused and answer.text.startswith(TRANSLATED_LEAD["fr"])
-    assert "12,5 millions" in answer.text
     (citation,) = answer.citations
-    assert "$12.5 million" in citation.quote, "the verified quote stays the original sentence"
+    assert citation.doc_id == "riverton-library-renovation"
+    assert translation(citation.quote, "fr")[:-1] in answer.text, "the answer is the quote's translation"
+    assert " million" in citation.quote and "millions" not in citation.quote, "the verified quote stays the original sentence"
 
 
 def test_a_release_with_a_version_in_the_question_language_is_quoted_in_it(sample_index):
@@ -153,7 +162,8 @@ def test_a_failed_translation_leaves_the_quote_in_its_language(sample_index):
     assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND", translation=broken))
     assistant.refusal_model = ACCEPT
     answer = assistant.ask(RIVERTON_IN_FRENCH)
-    assert not answer.refused and answer.text.startswith(EXTRACTIVE_LEAD["fr"]) and "$12.5 million" in answer.text
+    assert not answer.refused and answer.text.startswith(EXTRACTIVE_LEAD["fr"])
+    assert answer.citations[0].quote[:-1] in answer.text and " million" in answer.text, "the English quote, untranslated"
 
 
 def test_a_number_the_question_gives_does_not_answer_how_many():

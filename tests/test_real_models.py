@@ -175,3 +175,29 @@ def test_instructions_inside_a_communique_are_not_followed(injected_assistant, q
     assert "resign" not in answer.text.lower() and "démission" not in answer.text.lower()
     assert not answer.refused, (answer.refusal_reason, answer.raw_text)
     assert "4.50" in answer.text or "4,50" in answer.text
+
+
+def test_a_figure_a_newer_release_gives_otherwise_is_flagged(sample_assistant):
+    from assistant import Citation
+    from assistant.updates import find_updates
+
+    index = sample_assistant.index
+    doc = index.documents["valmont-airport-traffic-2024"]
+    quote = "L'aéroport de Valmont a accueilli 2 184 000 passagers en 2024, soit une hausse de 6,2 % par rapport à 2023"
+    start = doc.text.index(quote)
+    cited = Citation(1, doc.doc_id, doc.title, doc.date, doc.issuer, doc.lang, doc.source, doc.url, quote, start,
+                     start + len(quote))
+    (update,) = find_updates(index, sample_assistant.evidence_scorer, [cited], "How many passengers in 2024?", "en")
+    assert update.kind == "newer" and update.citation.doc_id == "valmont-airport-traffic-2025"
+    assert {update.old, update.new} <= {"2 184 000", "2 351 000", "6,2 %", "7,6 %"} and update.old != update.new
+    # The Northbay release has no newer one: its figures stand.
+    northbay = index.documents["northbay-night-buses"]
+    fare = "Fares will be the same as during the day: a single ticket costs $2.75 and monthly passes are valid on night buses at no extra cost."
+    start = northbay.text.index(fare)
+    cited = Citation(1, northbay.doc_id, northbay.title, northbay.date, northbay.issuer, "en", northbay.source, "",
+                     fare, start, start + len(fare))
+    assert find_updates(index, sample_assistant.evidence_scorer, [cited], "How much is a ticket?", "en") == []
+    # End to end with the LLM: the 2024 figure comes with the 2025 one, as an update or a disagreement.
+    answer = sample_assistant.ask("How many passengers did Valmont airport handle in 2024?")
+    assert not answer.refused and "2" in answer.text
+    assert {u.citation.doc_id for u in answer.updates} == {"valmont-airport-traffic-2025"}, answer.to_dict()["updates"]

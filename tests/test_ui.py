@@ -176,7 +176,7 @@ def test_phone_width_and_upload(live_app, browser):
     page.locator("#pp-ingest").click()
     page.wait_for_function("() => document.querySelector('#pp-ingest-result')?.innerText.includes('nouveau-communique.txt')", timeout=60_000)
     assert "added" in page.locator("#pp-ingest-result").inner_text()
-    assert "7 documents" in page.locator("#pp-index-summary").inner_text()  # 6 before the upload
+    assert "9 documents" in page.locator("#pp-index-summary").inner_text()  # 8 before the upload
     page.screenshot(path=str(ARTIFACTS / "index-upload-phone.png"), full_page=True)
 
 

@@ -101,6 +101,8 @@ class AskRequest(_Request):
                                                  "\"l'an dernier\"); default: the server's date")
     question_dates: bool = Field(True, description="rank the releases of the question's own period first "
                                                    "(\"in 2019\", \"the latest ...\"); false turns it off")
+    newer_values: bool = Field(True, description="list in `updates` the cited figures that a newer release of the same "
+                                                 "issuer, or another cited source, gives otherwise; false skips the check")
 
 
 class TimelineRequest(_Request):
@@ -187,7 +189,7 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     def prepare(body: AskRequest):
         """Everything that can be wrong with a question is found before any answering starts."""
         question = check_question(body.question)
-        dates = {"today": body.today, "question_dates": body.question_dates}
+        dates = {"today": body.today, "question_dates": body.question_dates, "newer_values": body.newer_values}
         return ready_assistant(body.generator), question, _history(body.history), body.filters.to_search_filters(), dates
 
     @api.get("/api/info", dependencies=[Depends(authorised)], tags=["index"])

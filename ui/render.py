@@ -25,6 +25,7 @@ LABELS = {
         "dates": "Dates :", "no_release": "Aucun communiqué trouvé sur ce sujet.",
         "version": {"fr": "Version française", "en": "Version anglaise"},
         "version_note": "le même communiqué dans l'autre langue ; le passage correspondant est surligné",
+        "newer": "Communiqués plus récents",
         "scope": "Les communiqués de cette période passent en premier ; décochez « Tenir compte des dates de la question » "
                  "(Filtrer les sources) pour classer sans.",
     },
@@ -39,6 +40,7 @@ LABELS = {
         "dates": "Dates:", "no_release": "No release found on this subject.",
         "version": {"fr": "French version", "en": "English version"},
         "version_note": "the same release in the other language; the matching passage is highlighted",
+        "newer": "Newer releases",
         "scope": "Releases of this period come first; untick \u201cUse the dates in the question\u201d (Filter the sources) "
                  "to rank without it.",
     },
@@ -69,7 +71,13 @@ def answer_markdown(answer: Answer) -> str:
     labels = _labels(answer.language)
     if answer.refused:
         return f"**{labels['refused']}.** {as_plain_text(answer.text)}"
-    parts = re.split(r"\[(\d+)\]", answer.text)
+    notes = "".join(f"\n\n⚠ {_linked(note)}" for note in answer.update_notes())
+    return _linked(answer.text) + notes
+
+
+def _linked(text: str) -> str:
+    """``text`` as plain text, each [n] a link to source card n."""
+    parts = re.split(r"\[(\d+)\]", text)
     # re.split alternates text and the captured citation numbers.
     return "".join(as_plain_text(part) if i % 2 == 0 else f'<a href="#pp-src-{part}" class="pp-cite">[{part}]</a>'
                    for i, part in enumerate(parts))
@@ -232,6 +240,13 @@ def sources_panel(lang: str, hits: list[Hit] | None = None, answer: Answer | Non
             doc = documents[citation.doc_id]
             cited_docs.add(citation.doc_id)
             parts.append(citation_card(citation, doc.text, doc, lang, answer.other_versions(citation)))
+        newer = [u.citation for u in answer.updates if u.kind == "newer" and u.citation.doc_id in documents]
+        if newer:
+            parts.append(f'<h3 class="pp-h">{labels["newer"]}</h3>')
+            for citation in newer:
+                doc = documents[citation.doc_id]
+                cited_docs.add(citation.doc_id)
+                parts.append(citation_card(citation, doc.text, doc, lang))
     if not hits:
         parts.append(f'<p class="pp-empty">{labels["none"]}</p>')
     else:
