@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from index import Index, SearchFilters
+from index import Index, InvalidQueryError, SearchFilters
 
 from .evidence import LEXICAL_WEIGHT, EvidenceScorer, word_overlap
 from .facts import figures
@@ -75,8 +75,11 @@ def _newer_value(index: Index, scorer: EvidenceScorer, citation: Citation, quest
     if not cited or len(citation.date) != 10 or not citation.issuer:
         return None  # nothing to compare, or no way to tell "newer" and "same issuer"
     filters = SearchFilters(since=citation.date, issuer=(citation.issuer,))
-    hits = index.search(citation.quote, k=CANDIDATES, filters=filters, per_document=True, per_release=True,
-                        query_lang=language)
+    try:
+        hits = index.search(citation.quote, k=CANDIDATES, filters=filters, per_document=True, per_release=True,
+                            query_lang=language)
+    except InvalidQueryError:
+        return None  # an issuer or date the filters cannot hold: no check rather than no answer
     newer = [hit for hit in hits if hit.document.date > citation.date and hit.document.issuer == citation.issuer
              and index.releases.key_of(hit.doc_id) not in cited_releases]
     if not newer:

@@ -65,6 +65,7 @@ EXAMPLES = [
     "How many people does the aerospace industry employ in Quebec?",
     "Combien coûte un billet de bus de nuit à Northbay ?",
     "When will the renovation of Riverton's Central Library start?",
+    "How many passengers did Valmont airport handle in 2024?",  # shows "a newer communiqué says otherwise"
 ]
 
 
