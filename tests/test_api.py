@@ -54,6 +54,9 @@ def test_ask_search_document_info(serve, monkeypatch):
         DocumentModel.model_validate(document)
         assert document["text"][citation.char_start:citation.char_end] == citation.quote
         assert Answer.from_dict(answer.to_dict()).to_dict() == answer.to_dict()
+        timed = client.post("/api/ask", json={"question": "How many people does the aerospace industry employ in Quebec?",
+                                              "newer_values": False}).json()
+        assert timed["updates"] == [] and "updates" not in timed["timings"] and "updates" in answer.timings
 
         found = client.post("/api/search", json={"query": "night buses", "k": 3, "filters": {"lang": ["en"]}})
         assert found.status_code == 200
