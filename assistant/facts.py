@@ -186,6 +186,8 @@ _UNIT_KINDS = {
     "percent": "% percent pourcent pour-cent",
 }
 _UNIT_OF = {word: kind for kind, words in _UNIT_KINDS.items() for word in words.split()}
+# Words after a number that say nothing of what it counts ("53,2 millions de tonnes", "3 pour cent").
+_NOT_A_COUNTED_NOUN = frozenset("de d des du of pour per en in et and à au to".split())
 _FOLLOWER = re.compile(r"[\s\u00a0-]?(%|[^\W\d_]+[²³23]?)", re.UNICODE)
 
 
@@ -206,7 +208,8 @@ def unit_mismatches(answer_sentence: str, source_text: str) -> list[str]:
     """Numbers of the answer that the source only gives as another kind of quantity.
 
     Only units of measure are compared (tonnes, km, kWh, years, %): "43,000 people" and "43 000
-    emplois" are the same count in two languages, "270 patients" and "270 tonnes" are not.
+    emplois" are the same count in two languages, "270 patients" and "270 tonnes" are not, nor
+    are "2 184 000 passagers" and "2 184 000 tonnes".
 
     Example:
         >>> unit_mismatches("It treats 270 patients a year.", "Le portique pèse 270 tonnes.")
@@ -215,14 +218,26 @@ def unit_mismatches(answer_sentence: str, source_text: str) -> list[str]:
         []
         >>> unit_mismatches("It employs 43,000 people.", "L'industrie compte 43 000 emplois.")
         []
+        >>> unit_mismatches("Il a traité 2 184 000 tonnes de fret.", "L'aéroport a accueilli 2 184 000 passagers.")
+        ['2 184 000 (passagers in the source)']
+        >>> unit_mismatches("Emissions reached 53.2 million tonnes.", "Les émissions ont atteint 53,2 millions de tonnes.")
+        []
     """
     source = _units_after_numbers(source_text)
     problems = []
     for written, values, word in _units_after_numbers(answer_sentence):
         followers = [other for _, other_values, other in source if values & other_values]
         kinds = {_UNIT_OF.get(other) for other in followers}
-        if not word or not followers or None in kinds:
-            continue  # a bare number, or one the source also gives without a unit (or not at all: another check)
+        if not word or not followers:
+            continue  # a bare number, or one the source does not give (another check)
+        if kinds == {None}:
+            # The source counts something ("2 184 000 passagers"): the answer may name it in its own
+            # words, but not as a measure ("2 184 000 tonnes de fret", a neighbouring fact's unit).
+            if _UNIT_OF.get(word) and all(other.isalpha() and other not in _NOT_A_COUNTED_NOUN for other in followers):
+                problems.append(f"{written} ({followers[0]} in the source)")
+            continue
+        if None in kinds:
+            continue  # given with a unit and also otherwise: either reading may be meant
         if _UNIT_OF.get(word) not in kinds:
             problems.append(f"{written} ({followers[0]} in the source)")
     return problems
