@@ -104,14 +104,18 @@ class EvidenceScorer:
         self._lock = threading.Lock()
 
     def vectors_for(self, sentences: Sequence[SourceSentence]) -> np.ndarray:
+        return self.text_vectors([s.text for s in sentences])
+
+    def text_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage-side vectors of ``texts`` (sentences, titles), embedded once per process."""
         embedder = self.index.embedder
-        # Keyed by the sentence's text, not its position: a document replaced by an upload
-        # may have other text at the same offsets.
-        keys = [hashlib.blake2b(s.text.encode("utf-8"), digest_size=16).digest() for s in sentences]
+        # Keyed by the text, not its position: a document replaced by an upload may have other
+        # text at the same offsets.
+        keys = [hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest() for text in texts]
         with self._lock:
             missing = [i for i, key in enumerate(keys) if key not in self._vectors]
         if missing:
-            fresh = embedder.encode_document([sentences[i].text for i in missing])
+            fresh = embedder.encode_document([texts[i] for i in missing])
             with self._lock:
                 for i, vector in zip(missing, fresh):
                     self._vectors[keys[i]] = vector

@@ -51,7 +51,7 @@ def find_updates(index: Index, scorer: EvidenceScorer, citations: list[Citation]
                  language: str) -> list[Update]:
     """Disagreements between ``citations``, then newer values for each of them; see the module docstring."""
     release_of = {c.n: index.releases.key_of(c.doc_id) for c in citations}
-    updates = _disagreements(index, citations, question)
+    updates = _disagreements(index, scorer, citations, question)
     # A release already shown against another cited one gets no second line; nor does a release
     # quoted twice (both quotes would name the same newer release).
     updated = {release_of[u.cited] for u in updates} | {release_of[u.citation.n] for u in updates}
@@ -86,7 +86,7 @@ def _newer_value(index: Index, scorer: EvidenceScorer, citation: Citation, quest
         return None
     evidence = scorer.score(citation.quote, newer)
     titles = dict(zip((hit.doc_id for hit in newer),
-                      _title_similarity(index, citation.title, [hit.document.title for hit in newer],
+                      _title_similarity(index, scorer, citation.title, [hit.document.title for hit in newer],
                                         [hit.document.lang for hit in newer])))
     best: dict[str, tuple[float, SourceSentence, tuple[str, str]]] = {}
     for i in evidence.ranked():
@@ -108,19 +108,19 @@ def _newer_value(index: Index, scorer: EvidenceScorer, citation: Citation, quest
     return None
 
 
-def _title_similarity(index: Index, title: str, titles: list[str], langs: list[str]) -> list[float]:
+def _title_similarity(index: Index, scorer: EvidenceScorer, title: str, titles: list[str], langs: list[str]) -> list[float]:
     if not title or not titles:
         return [0.0] * len(titles)
-    vectors = index.embedder.encode_document([t or "" for t in titles])
+    vectors = scorer.text_vectors([t or "" for t in titles])  # cached: a series' titles recur
     return [float(x) if t else 0.0 for x, t in zip(index.centred_similarity(title, vectors, langs), titles)]
 
 
-def _disagreements(index: Index, citations: list[Citation], question: str) -> list[Update]:
+def _disagreements(index: Index, scorer: EvidenceScorer, citations: list[Citation], question: str) -> list[Update]:
     stated = {c.n: figures(c.quote, ignore=question) for c in citations}
     ordered = sorted((c for c in citations if stated[c.n]), key=lambda c: (c.date, c.n))
     if len(ordered) < 2:
         return []
-    vectors = index.embedder.encode_document([c.quote for c in ordered])
+    vectors = scorer.text_vectors([c.quote for c in ordered])
     releases = [index.releases.key_of(c.doc_id) for c in ordered]
     updates, shown = [], set()
     for i, first in enumerate(ordered[:-1]):
@@ -128,7 +128,7 @@ def _disagreements(index: Index, citations: list[Citation], question: str) -> li
         langs = [c.lang for c in later]
         scores = (index.centred_similarity(first.quote, vectors[i + 1:], langs)
                   + LEXICAL_WEIGHT * word_overlap(first.quote, [c.quote for c in later], langs)
-                  + TITLE_WEIGHT * np.array(_title_similarity(index, first.title, [c.title for c in later], langs)))
+                  + TITLE_WEIGHT * np.array(_title_similarity(index, scorer, first.title, [c.title for c in later], langs)))
         for j, (other, score) in enumerate(zip(later, scores), start=i + 1):
             pair = (releases[i], releases[j])
             shared = set(stated[first.n]) & set(stated[other.n])
