@@ -114,3 +114,21 @@ def test_update_json_round_trip():
     quote = Citation(3, "d", "T", "2019-02-01", "FSO", "en", "", "", "It fell by 0.1%.", 0, 16)
     update = Update("newer", 1, "3.1%", "0.1%", quote, 0.91)
     assert Update.from_dict(update.to_dict()) == update
+
+
+def test_a_release_added_to_the_index_in_place_is_seen(tmp_path, fake_embedder, any_similarity):
+    from index import ingest_paths
+    from ingest import Document
+
+    from conftest import SAMPLES
+
+    index = ingest_paths([SAMPLES], tmp_path / "idx", embedder=fake_embedder, progress=False).index
+    scorer = EvidenceScorer(index)
+    newest = cite(index, "valmont-airport-traffic-2025", NEW_PASSENGERS)
+    assert find_updates(index, scorer, [newest], "Combien de passagers ?", "fr") == []
+    text = ("Aéroport de Valmont : 2 402 000 passagers en 2026\n\n"
+            "L'aéroport de Valmont a accueilli 2 402 000 passagers en 2026, soit une hausse de 2,2 % par rapport à 2025.")
+    index.update([Document(doc_id="valmont-2026", text=text, title="Aéroport de Valmont : 2 402 000 passagers en 2026",
+                           date="2027-01-12", issuer=newest.issuer, lang="fr", source="valmont-2026.md")], progress=False)
+    (update,) = find_updates(index, EvidenceScorer(index), [newest], "Combien de passagers ?", "fr")
+    assert update.citation.doc_id == "valmont-2026" and update.new == "2 402 000"
