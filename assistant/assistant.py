@@ -160,7 +160,7 @@ class Assistant:
         ``today`` (default: the machine's date); ``question_dates=False`` turns this off.
         A cited figure that a newer release of the same issuer (or another cited source) gives
         otherwise is listed in ``answer.updates`` (:mod:`assistant.updates`; about 0.5 s per cited
-        quote on 2 cores); ``newer_values=False`` skips the check.
+        quote whose issuer has published since, on 2 cores); ``newer_values=False`` skips the check.
         """
         answer = None
         for event in self.ask_stream(question, history=history, filters=filters, today=today,
@@ -208,7 +208,7 @@ class Assistant:
         return Retrieved(turn, hits, scorer, started, timings, scope, newer_values)
 
     def answer_stream(self, retrieved: Retrieved) -> Iterator[StreamEvent]:
-        """Stages 3 to 6 on what :meth:`retrieve` found: ``text`` pieces, then the ``answer``."""
+        """Stages 3 to 7 on what :meth:`retrieve` found: ``text`` pieces, then the ``answer``."""
         turn, hits, started, timings = retrieved.turn, retrieved.hits, retrieved.started, dict(retrieved.timings)
         evidence = retrieved.scorer.score(turn.standalone, hits)
         passages, passage_numbers = evidence.passages(self.prompt_sentences)

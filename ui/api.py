@@ -189,8 +189,8 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     def prepare(body: AskRequest):
         """Everything that can be wrong with a question is found before any answering starts."""
         question = check_question(body.question)
-        dates = {"today": body.today, "question_dates": body.question_dates, "newer_values": body.newer_values}
-        return ready_assistant(body.generator), question, _history(body.history), body.filters.to_search_filters(), dates
+        options = {"today": body.today, "question_dates": body.question_dates, "newer_values": body.newer_values}
+        return ready_assistant(body.generator), question, _history(body.history), body.filters.to_search_filters(), options
 
     @api.get("/api/info", dependencies=[Depends(authorised)], tags=["index"])
     def info() -> dict:
@@ -206,8 +206,8 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     @api.post("/api/ask", dependencies=[Depends(authorised)], response_model=AnswerModel, tags=["answers"])
     def ask(body: AskRequest) -> dict:
         """Answer a question with verified citations, or say that the sources do not answer it (``refused``)."""
-        assistant, question, history, filters, dates = prepare(body)
-        return assistant.ask(question, history=history, filters=filters, **dates).to_dict()
+        assistant, question, history, filters, options = prepare(body)
+        return assistant.ask(question, history=history, filters=filters, **options).to_dict()
 
     @api.post("/api/ask/stream", dependencies=[Depends(authorised)], tags=["answers"],
               response_class=StreamingResponse,
@@ -216,11 +216,11 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
                                               "unchecked), then `answer` (the verified answer, as /api/ask), or `error`"}})
     def ask_stream(body: AskRequest) -> StreamingResponse:
         """The same answer streamed: the sources first, the draft as it is generated, then the verified answer."""
-        assistant, question, history, filters, dates = prepare(body)
+        assistant, question, history, filters, options = prepare(body)
 
         def events() -> Iterator[str]:
             try:
-                for event in assistant.ask_stream(question, history=history, filters=filters, **dates):
+                for event in assistant.ask_stream(question, history=history, filters=filters, **options):
                     if event.kind == "sources":
                         data = {"schema_version": SCHEMA_VERSION, "hits": [hit.to_dict() for hit in event.hits]}
                     elif event.kind == "text":
