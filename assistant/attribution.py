@@ -151,6 +151,17 @@ def attribute(
     return attributed
 
 
+def quote_citation(source: SourceSentence, n: int) -> Citation | None:
+    """Citation ``n`` quoting ``source``; None when the quote is not, verbatim, in the stored
+    document text (a quote is only ever shown if it is)."""
+    doc = source.hit.document
+    if doc.text[source.char_start:source.char_end] != source.text:
+        return None
+    return Citation(n=n, doc_id=doc.doc_id, title=doc.title, date=doc.date, issuer=doc.issuer, lang=doc.lang,
+                    source=doc.source, url=doc.url, quote=source.text, char_start=source.char_start,
+                    char_end=source.char_end)
+
+
 def make_citations(attributed: list[AttributedSentence]) -> tuple[str, list[Citation]]:
     """Final answer text with [n] after each supported sentence, and the verified citations."""
     citations: list[Citation] = []
@@ -161,18 +172,13 @@ def make_citations(attributed: list[AttributedSentence]) -> tuple[str, list[Cita
             continue
         numbers = []
         for source in sentence.sources:
-            doc = source.hit.document
-            # A quote is only shown if it is, verbatim, in the stored document text.
-            if doc.text[source.char_start:source.char_end] != source.text:
-                continue
             key = (source.doc_id, source.char_start, source.char_end)
             if key not in by_span:
-                by_span[key] = len(citations) + 1
-                citations.append(Citation(
-                    n=by_span[key], doc_id=doc.doc_id, title=doc.title, date=doc.date, issuer=doc.issuer,
-                    lang=doc.lang, source=doc.source, url=doc.url, quote=source.text,
-                    char_start=source.char_start, char_end=source.char_end,
-                ))
+                citation = quote_citation(source, len(citations) + 1)
+                if citation is None:
+                    continue
+                by_span[key] = citation.n
+                citations.append(citation)
             numbers.append(by_span[key])
         if numbers:
             marks = "".join(f"[{n}]" for n in sorted(set(numbers)))

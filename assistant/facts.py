@@ -280,7 +280,7 @@ def figures(text: str, ignore: str = "") -> dict[str, list[tuple[str, set[float]
         values = number_values(match.group(1), match.group(2))
         follower = _FOLLOWER.match(masked, match.end())
         word = follower.group(1).lower() if follower else ""
-        before = masked[:match.start()]
+        before = masked[max(0, match.start() - 60):match.start()]  # all that is read before a number: linear
         if not values or word in _ORDINAL_ENDINGS or _INDEX_BASE.search(before[-3:]):
             continue
         if not match.group(2) and re.fullmatch(r"(1[89]|20)\d\d", match.group(1)) and word not in _PERCENT_WORDS:

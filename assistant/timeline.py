@@ -20,7 +20,7 @@ from index import Hit, Index, InvalidQueryError, SearchFilters
 from ingest import detect_language
 
 from . import prompts
-from .attribution import AttributedSentence, make_citations
+from .attribution import quote_citation
 from .errors import InvalidQuestionError
 from .evidence import EvidenceScorer
 from .types import Citation
@@ -127,9 +127,9 @@ def build_timeline(index: Index, scorer: EvidenceScorer, subject: str, filters: 
         if hit.doc_id not in best:
             continue
         sentence = evidence.sentences[best[hit.doc_id]]
-        _, citations = make_citations([AttributedSentence(sentence.text, [sentence], 1.0, [])])
-        if citations:  # empty when the quote is not verbatim in the stored text
-            entries.append(TimelineEntry(citations[0], hit, hit.score))
+        citation = quote_citation(sentence, 1)  # renumbered once the entries are in date order
+        if citation:  # None when the quote is not verbatim in the stored text
+            entries.append(TimelineEntry(citation, hit, hit.score))
     entries.sort(key=_date_key)
     entries = [TimelineEntry(_renumbered(entry.citation, n), entry.hit, entry.score) for n, entry in enumerate(entries, start=1)]
     return Timeline(subject, language, entries)

@@ -30,6 +30,7 @@ import numpy as np
 
 from index import Index, InvalidQueryError, SearchFilters
 
+from .attribution import quote_citation
 from .evidence import LEXICAL_WEIGHT, EvidenceScorer, word_overlap
 from .facts import figures
 from .sentences import SourceSentence
@@ -124,7 +125,7 @@ def _newer_value(index: Index, scorer: EvidenceScorer, citation: Citation, quest
     # The newest release that gives the figure otherwise; one giving the same figure says nothing new.
     for score, sentence, (old, new) in sorted(same_subject, key=lambda b: b[1].hit.document.date, reverse=True):
         if old and new:
-            quoted = _citation_of(sentence, n)
+            quoted = quote_citation(sentence, n)
             return Update("newer", citation.n, old, new, quoted, score) if quoted else None
     return None
 
@@ -171,13 +172,3 @@ def _differing(cited: dict[str, list[tuple[str, set[float]]]], stated: dict[str,
         if old and new:
             return old[0], new[0]
     return "", ""
-
-
-def _citation_of(sentence: SourceSentence, n: int) -> Citation | None:
-    doc = sentence.hit.document
-    if doc.text[sentence.char_start:sentence.char_end] != sentence.text:
-        return None  # only verbatim quotes are shown
-    return Citation(n=n, doc_id=doc.doc_id, title=doc.title, date=doc.date, issuer=doc.issuer, lang=doc.lang,
-                    source=doc.source, url=doc.url, quote=sentence.text, char_start=sentence.char_start,
-                    char_end=sentence.char_end)
-
