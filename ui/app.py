@@ -10,8 +10,10 @@ import hashlib
 import html
 import re
 import shutil
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -116,9 +118,30 @@ class ChatApp:
         self._extractive: Assistant | None = None
         self._reload_lock = threading.Lock()
         self._timeline_dir: Path | None = None
+        self._followed_at = time.monotonic()
+
+    #: How often, at most, a question checks whether another process wrote to the index (seconds).
+    FOLLOW_EVERY = 2.0
+
+    def follow_index(self) -> None:
+        """Take in what another process wrote to the index since (another server's upload, the
+        night's ingest): one small read of the generation, at most every :attr:`FOLLOW_EVERY` s."""
+        now = time.monotonic()
+        if now - self._followed_at < self.FOLLOW_EVERY or not self._reload_lock.acquire(blocking=False):
+            return  # checked a moment ago, or an upload here is swapping the index in right now
+        try:
+            self._followed_at = now
+            newer = self.assistant.index.newer()
+            if newer is not None:
+                self.swap_index(newer)
+        except IndexError_ as exc:  # keep answering from the generation in memory
+            print(f"porteparole: warning: could not load the index's new version: {exc}", file=sys.stderr)
+        finally:
+            self._reload_lock.release()
 
     def assistant_for(self, generator: str | None) -> Assistant:
         """The assistant answering with ``generator`` (``None``: the server's own)."""
+        self.follow_index()
         if generator in (None, self.assistant.generator.name):
             return self.assistant
         if generator != "extractive":
@@ -147,6 +170,7 @@ class ChatApp:
         if not message:
             yield history, gr.skip(), gr.skip(), gr.skip(), None
             return
+        self.follow_index()
         lang = detect_language(message)[0] or "en"
         turn = sum(1 for item in history if item.get("role") == "user") + 1
         history.append({"role": "user", "content": message})
@@ -168,6 +192,7 @@ class ChatApp:
         subject = (subject or "").strip()
         if not subject:
             return gr.skip(), gr.skip()
+        self.follow_index()
         try:
             timeline = self.assistant.timeline(subject)
         except (InvalidQuestionError, IndexError_) as exc:
@@ -218,7 +243,7 @@ class ChatApp:
         """
         if not self.uploads:
             raise PermissionError("uploads are turned off on this server (--read-only)")
-        target = self.assistant.index.index_dir / "uploads"
+        target = self.assistant.index.store.uploads_dir
         rows, kept = [], []
         for i, path in enumerate(files[:MAX_UPLOAD_FILES]):
             if progress is not None:
@@ -235,7 +260,7 @@ class ChatApp:
             if progress is not None:
                 progress((len(files), len(files)), desc="Indexing / Indexation")
             with self._reload_lock:
-                result = ingest_paths(kept, self.assistant.index.index_dir, embedder=self.assistant.index.embedder,
+                result = ingest_paths(kept, self.assistant.index.store, embedder=self.assistant.index.embedder,
                                       progress=False, added_by=added_by or "anonymous")
                 self.swap_index(result.index)
             rows += [self._upload_row(path, result) for path in kept]

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+INDEX_HELP = "index directory, or a postgresql:// URL (password from PGPASSWORD or ~/.pgpass, not the URL)"
 
 
 def _filters(args):
@@ -49,7 +50,7 @@ def cmd_ingest(args) -> int:
         from index import Index
 
         index = Index.rebuild(args.index, progress=not args.quiet)
-        print(f"Rebuilt {Path(args.index).resolve()} from its stored documents: {len(index.documents)} documents, "
+        print(f"Rebuilt {index.location} from its stored documents: {len(index.documents)} documents, "
               f"{len(index.chunks)} passages (generation {index.manifest['generation']})")
         if not args.paths and not args.metadata:
             return EXIT_OK
@@ -76,7 +77,7 @@ def cmd_ingest(args) -> int:
         + (f" ({update.chunks_embedded / update.embed_seconds:.1f}/s)" if update.embed_seconds else "")
         + f", {update.chunks_reused} reused. {len(read.problems)} skipped, {len(read.ignored)} ignored (unsupported type)."
     )
-    print(f"Index: {Path(args.index).resolve()} ({len(result.index.documents)} documents, {len(result.index.chunks)} passages)")
+    print(f"Index: {result.index.location} ({len(result.index.documents)} documents, {len(result.index.chunks)} passages)")
     return EXIT_PARTIAL if read.problems else EXIT_OK
 
 
@@ -289,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "recursively) and bring the index up to date. Unchanged files cost nothing; "
                                    "bad files are skipped and listed (exit status 1).")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (none: only apply --metadata)")
-    p.add_argument("--index", required=True, metavar="DIR", help="index directory (created if missing)")
+    p.add_argument("--index", required=True, metavar="DIR|URL", help="index directory (created if missing), or a "
+                   "postgresql:// URL (tables created if missing; see the README)")
     p.add_argument("--issuer", metavar="NAME", help="issuer for communiqués whose text names none")
     p.add_argument("--metadata", metavar="FILE.csv",
                    help="set title/date/issuer/lang/url by doc_id from a UTF-8 CSV with a header row "
@@ -305,14 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check the manifest, the current generation (counts, document hashes, every "
                                    "passage's offsets, vectors, FAISS size) and the fallback generation. Changes "
                                    "nothing; exit status 1 when a problem is found.")
-    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--index", required=True, metavar="DIR|URL", help=INDEX_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("search", help="find passages for a question or keywords",
                        description="Hybrid (dense + BM25) search; a question in English finds French passages and vice versa.")
     p.add_argument("query")
-    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--index", required=True, metavar="DIR|URL", help=INDEX_HELP)
     p.add_argument("-k", type=int, default=10, help="number of results (1-1000, default 10)")
     p.add_argument("--mode", choices=["hybrid", "dense", "lexical"], default="hybrid", help="retrieval method (default hybrid)")
     p.add_argument("--documents", action="store_true", help="one result per document (its best passage)")
@@ -326,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="what an index holds",
                        description="Documents, passages, languages, dates, issuers and model of an index, and the "
                                    "documents whose title, date or issuer is missing or inferred (to check).")
-    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--index", required=True, metavar="DIR|URL", help=INDEX_HELP)
     p.add_argument("--all", action="store_true", help="list every document whose metadata is to check (default: 20)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
@@ -335,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Answer a French or English question in its language, from the index, with numbered "
                                    "citations quoting the sources verbatim; says so when the sources do not answer.")
     p.add_argument("question")
-    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--index", required=True, metavar="DIR|URL", help=INDEX_HELP)
     p.add_argument("--generator", choices=["llm", "extractive"], default="llm",
                    help="llm: the packaged Qwen2.5 1.5B model (default); extractive: quote the best sentences, no model")
     p.add_argument("--json", action="store_true", help="machine-readable output (answer, citations, hits, timings)")
@@ -359,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Example: porteparole timeline \"producer and import price index\" --index DIR "
                                    "--markdown timeline.md")
     p.add_argument("subject")
-    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--index", required=True, metavar="DIR|URL", help=INDEX_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output (entries with their citations)")
     p.add_argument("--markdown", metavar="FILE", help="also write the timeline as Markdown with its references to FILE")
     _add_filter_options(p)
@@ -372,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="Credentials: PORTEPAROLE_AUTH=user:password (or --auth-file) protects the chat and the "
                               "API (HTTP basic); PORTEPAROLE_API_TOKEN=... also lets scripts call the API with "
                               "'Authorization: Bearer ...'.")
-    p.add_argument("--index", required=True, metavar="DIR")
+    p.add_argument("--index", required=True, metavar="DIR|URL", help=INDEX_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth-file", metavar="FILE", help="a file whose first line is USER:PASSWORD")

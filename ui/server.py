@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from pathlib import Path
 
 import gradio as gr
 from fastapi import FastAPI
@@ -69,13 +68,14 @@ def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, access: Access =
         raise UnsafeServeError(
             f"--host {host} makes the chat reachable from other machines without a password. "
             "Set PORTEPAROLE_AUTH=user:password (or use --auth-file), or pass --no-auth if that is intended.")
-    chat = ChatApp(Assistant.open(index_dir, generator=generator), uploads=uploads)
+    assistant = Assistant.open(index_dir, generator=generator)
+    chat = ChatApp(assistant, uploads=uploads)
     # Load the models while the page opens, so that the first questions do not pay for it.
     chat.model_status = "loading"
     threading.Thread(target=_warm_up, args=(chat,), daemon=True).start()
     app = create_server(chat, access)
     print(f"Porte-parole: http://{host}:{port}  (chat; JSON API at /api, its documentation at /api/docs)\n"
-          f"  index {Path(index_dir).resolve()}, generator {generator}, uploads {'on' if uploads else 'off'}, "
+          f"  index {assistant.index.location}, generator {generator}, uploads {'on' if uploads else 'off'}, "
           + ("credentials required" if access.credentials else
              "API token required, chat open" if access.token else
              "no credentials: only this machine can connect" if is_loopback(host) else
