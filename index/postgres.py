@@ -27,7 +27,9 @@ URL need not carry a password; it is never printed (see :func:`display_url`).
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
@@ -38,7 +40,7 @@ from ingest import Document
 from .errors import IndexCorruptError, IndexError_, IndexLockedError, IndexNotFoundError
 from .retrieval import build_faiss_index, centre
 from .store import FORMAT, LOCK_WAIT_SECONDS, StoredIndex
-from .types import Chunk
+from .types import Chunk, SearchFilters, _date_bounds
 from .versions import Release
 
 #: Advisory-lock key of the writers (any 64-bit number that other applications are unlikely to use).
@@ -67,7 +69,6 @@ CREATE TABLE IF NOT EXISTS pp_chunks (
     centred vector({dim}) NOT NULL,
     PRIMARY KEY (doc_id, ordinal)
 );
-CREATE INDEX IF NOT EXISTS pp_chunks_centred_hnsw ON pp_chunks USING hnsw (centred vector_ip_ops);
 CREATE INDEX IF NOT EXISTS pp_chunks_date ON pp_chunks (date);
 CREATE INDEX IF NOT EXISTS pp_chunks_issuer ON pp_chunks (issuer);
 CREATE TABLE IF NOT EXISTS pp_state (
@@ -75,6 +76,14 @@ CREATE TABLE IF NOT EXISTS pp_state (
     value jsonb NOT NULL
 );
 """
+
+
+#: Built after the rows when a write fills the table (a bulk build is several times faster than
+#: growing the graph row by row); otherwise kept, and each insert adds to it.
+HNSW_INDEX = "CREATE INDEX IF NOT EXISTS pp_chunks_centred_hnsw ON pp_chunks USING hnsw (centred vector_ip_ops)"
+BULK_ROWS = 5_000
+#: Rows the HNSW scan brings back per hit asked for, re-sorted exactly (see dense_search).
+CANDIDATES_PER_HIT = 4
 
 
 def display_url(url: str) -> str:
@@ -124,6 +133,10 @@ class PostgresStore:
         from .embedding_cache import cache_dir
 
         self.uploads_dir = cache_dir() / "uploads" / digest
+        # One kept connection for the small frequent reads (generation checks, SQL searches),
+        # so they do not pay a connection each; used by one thread at a time.
+        self._reader = None
+        self._reader_lock = threading.Lock()
 
     # ----------------------------------------------------------------- connections
     def connect(self, *, autocommit: bool = False):
@@ -152,6 +165,21 @@ class PostgresStore:
                 ) from None
         return conn
 
+    @contextmanager
+    def _kept_connection(self):
+        """The kept autocommit connection, opened again if the server closed it."""
+        import psycopg
+
+        with self._reader_lock:
+            if self._reader is None or self._reader.closed:
+                self._reader = self.connect(autocommit=True)
+            try:
+                yield self._reader
+            except psycopg.OperationalError:
+                self._reader.close()
+                self._reader = None
+                raise
+
     def _exists(self, conn) -> bool:
         return conn.execute("SELECT to_regclass('pp_manifest') IS NOT NULL").fetchone()[0]
 
@@ -174,10 +202,12 @@ class PostgresStore:
             return self._manifest(conn)
 
     def current_generation(self) -> str | None:
+        import psycopg
+
         try:
-            with self.connect(autocommit=True) as conn:
+            with self._kept_connection() as conn:
                 row = conn.execute("SELECT generation FROM pp_manifest").fetchone() if self._exists(conn) else None
-        except IndexError_:
+        except (IndexError_, psycopg.Error):
             return None
         return _generation_name(row[0]) if row else None
 
@@ -266,6 +296,11 @@ class PostgresStore:
                     rewrite = set(by_id)
                 else:
                     rewrite = fresh
+                if not ((stored.keys() & by_id.keys()) - rewrite) and sum(c.doc_id in rewrite for c in chunks) >= BULK_ROWS:
+                    # Every row is written (a first ingest, a rebuild): the graph is built once at the end,
+                    # several times faster than row by row. Servers opening the index meanwhile wait for
+                    # the commit; running ones keep answering from memory.
+                    conn.execute("DROP INDEX IF EXISTS pp_chunks_centred_hnsw")
                 with conn.cursor().copy("COPY pp_documents (doc_id, content_hash, data) FROM STDIN") as copy:
                     for doc_id in sorted(fresh):
                         doc = by_id[doc_id]
@@ -278,6 +313,8 @@ class PostgresStore:
                             doc = by_id[chunk.doc_id]
                             copy.write_row((chunk.doc_id, chunk.ordinal, doc.lang or "", doc.date or "", doc.issuer or "",
                                             Jsonb(chunk.to_dict()), embeddings[row], centred[row]))
+                conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                conn.execute(HNSW_INDEX)
                 for name, value in (("centring", centring), ("releases", [release.to_dict() for release in releases])):
                     conn.execute("INSERT INTO pp_state (name, value) VALUES (%s, %s) "
                                  "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value", (name, Jsonb(value)))
@@ -296,35 +333,44 @@ class PostgresStore:
         return {**manifest, "generation": _generation_name(generation)}
 
     # ----------------------------------------------------------------- searching in SQL
-    def dense_search(self, centred_query: np.ndarray, k: int = 10, *, since: str | None = None,
-                     until: str | None = None, issuers: tuple[str, ...] = (), langs: tuple[str, ...] = (),
-                     ef_search: int = 100) -> list[tuple[str, int, float]]:
-        """Nearest passages by the HNSW index, with the filters in SQL: ``(doc_id, ordinal, score)``.
+    def dense_search(self, centred_query: np.ndarray, k: int = 10, filters: SearchFilters | None = None, *,
+                     ef_search: int | None = None) -> list[tuple[str, int, float]]:
+        """Nearest passages by the HNSW index, ``filters`` in SQL: ``(doc_id, ordinal, score)``, best first.
 
-        For one machine's memory being too small for the vectors; :class:`index.Index` searches
-        its in-memory copy. ``centred_query`` is a query vector centred like the passages
-        (:func:`index.retrieval.centre` with the ``query`` mean).
+        The filters mean what :meth:`SearchFilters.matches` means (issuer: a case-insensitive part
+        of the name; dates of any precision overlapping the range). For an archive larger than
+        one machine's memory; :class:`index.Index` searches its in-memory copy today.
+        ``centred_query`` is a query vector centred like the passages (:func:`index.retrieval.centre`
+        with the ``query`` mean).
         """
         where, params = [], []
-        if since:
-            where.append("date >= %s")
-            params.append(since)
-        if until:
-            where.append("date <> '' AND date <= %s")
-            params.append(until + "\uffff")  # "2025-01" ≤ until "2025-01" whatever the day
-        if issuers:
-            where.append("issuer = ANY(%s)")
-            params.append(list(issuers))
-        if langs:
+        filters = filters or SearchFilters()
+        if filters.lang:
             where.append("lang = ANY(%s)")
-            params.append(list(langs))
-        sql = ("SELECT doc_id, ordinal, -(centred <#> %s) AS score FROM pp_chunks "
+            params.append(list(filters.lang))
+        if filters.issuer:
+            where.append("issuer ILIKE ANY(%s)")
+            params.append(["%" + re.sub(r"([%_\\])", r"\\\1", wanted) + "%" for wanted in filters.issuer])
+        # A date of any precision is the range of days it can mean (see types.date_overlaps).
+        if filters.since:
+            where.append("date <> '' AND (CASE length(date) WHEN 4 THEN date || '-12-31' "
+                         "WHEN 7 THEN date || '-31' ELSE date END) >= %s")
+            params.append(_date_bounds(filters.since)[0])
+        if filters.until:
+            where.append("date <> '' AND (CASE length(date) WHEN 4 THEN date || '-01-01' "
+                         "WHEN 7 THEN date || '-01' ELSE date END) <= %s")
+            params.append(_date_bounds(filters.until)[1])
+        # The iterative scan keeps walking the graph until enough rows pass the filters; its
+        # "relaxed" order is made strict again over the candidates (pgvector's documented way).
+        sql = ("WITH candidates AS MATERIALIZED (SELECT doc_id, ordinal, centred <#> %s AS distance FROM pp_chunks "
                + ("WHERE " + " AND ".join(where) + " " if where else "")
-               + "ORDER BY centred <#> %s LIMIT %s")
+               + "ORDER BY distance LIMIT %s) SELECT doc_id, ordinal, -distance FROM candidates ORDER BY distance LIMIT %s")
         query = np.asarray(centred_query, dtype=np.float32)
-        with self.connect() as conn, conn.transaction():
+        if ef_search is None:  # a filter discards most of the graph's neighbours: look at more of them
+            ef_search = 400 if where else 100
+        with self._kept_connection() as conn, conn.transaction():
             conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")  # filters do not starve the result
-            return [(doc_id, ordinal, float(score))
-                    for doc_id, ordinal, score in conn.execute(sql, (query, *params, query, int(k))).fetchall()]
+            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            rows = conn.execute(sql, (query, *params, CANDIDATES_PER_HIT * int(k), int(k))).fetchall()
+            return [(doc_id, ordinal, float(score)) for doc_id, ordinal, score in rows]
 

@@ -165,10 +165,15 @@ def test_another_embedder_an_empty_database_and_a_wrong_server_are_clear_errors(
     assert "s3cret" not in str(caught.value)
 
 
-def test_the_password_is_never_shown():
+def test_the_password_is_never_shown(capsys):
+    from ui.cli import EXIT_USAGE, main
+
     assert display_url("postgresql://desk:s3cret@db.example.org:5432/porteparole") == \
         "postgresql://desk@db.example.org:5432/porteparole"
     assert "s3cret" not in display_url("postgres://desk:s3cret@db/pp?sslmode=require")
+    assert main(["info", "--index", "postgresql://desk:s3cret@/pp?host=/nonexistent-socket-dir"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "visible in ps" in err and "Cannot connect to postgresql://desk@" in err and "s3cret" not in err
 
 
 def test_a_server_sees_another_servers_upload_without_a_restart(database_url, tmp_path):
@@ -194,15 +199,21 @@ def test_a_server_sees_another_servers_upload_without_a_restart(database_url, tm
     assert first.assistant.index is before
 
 
-def test_dense_search_in_sql_with_filters(database_url):
-    """The HNSW search in SQL, filters in the WHERE clause, ranks as the in-memory dense search."""
+@pytest.mark.parametrize("bulk", [False, True], ids=["graph-grown-row-by-row", "graph-built-after-the-rows"])
+def test_dense_search_in_sql_with_filters(database_url, monkeypatch, bulk):
+    """The HNSW search in SQL, filters in the WHERE clause, ranks as the in-memory dense search,
+    whether the first write grew the graph row by row or built it at the end."""
+    import index.postgres as postgres
     from index.retrieval import centre
 
+    monkeypatch.setattr(postgres, "BULK_ROWS", 1 if bulk else 10**9)
     index = ingest_paths([SAMPLES], database_url, embedder=FakeEmbedder(), progress=False).index
+    with index.store.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'pp_chunks_centred_hnsw'").fetchone()[0] == 1
     query = "passagers aéroport Valmont"
     vector = centre(index.embedder.encode_query([query]), ["query"], index.centring)[0]
-    for filters, kwargs in [(None, {}), (SearchFilters(lang=("fr",)), {"langs": ("fr",)}),
-                            (SearchFilters(since="2025-06-01"), {"since": "2025-06-01"})]:
+    for filters in [None, SearchFilters(lang=("fr",)), SearchFilters(since="2025-06"),
+                    SearchFilters(until="2025", issuer=("valmont",)), SearchFilters(issuer=("100%_sure",))]:
         in_memory = [(hit.doc_id, hit.chunk.ordinal) for hit in index.search(query, k=3, mode="dense", filters=filters)]
-        in_sql = [(doc_id, ordinal) for doc_id, ordinal, _ in index.store.dense_search(vector, 3, **kwargs)]
+        in_sql = [(doc_id, ordinal) for doc_id, ordinal, _ in index.store.dense_search(vector, 3, filters)]
         assert in_sql == in_memory, filters

@@ -195,6 +195,7 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     @api.get("/api/info", dependencies=[Depends(authorised)], tags=["index"])
     def info() -> dict:
         """What the server holds: index counts, languages, dates, issuers, model, and whether uploads are on."""
+        chat.follow_index()
         details = chat.assistant.index.info()
         details["metadata_to_check"] = len(details["metadata_to_check"])
         return {
@@ -237,6 +238,7 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     @api.post("/api/search", dependencies=[Depends(authorised)], response_model=SearchResultModel, tags=["index"])
     def search(body: SearchRequest) -> dict:
         """Passages for a question or keywords, best first (hybrid dense + BM25; cross-lingual)."""
+        chat.follow_index()
         hits = chat.assistant.index.search(body.query, k=body.k, filters=body.filters.to_search_filters(),
                                            mode=body.mode, per_document=body.documents, per_release=body.releases)
         return search_result(body.query, hits)
@@ -244,11 +246,13 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
     @api.post("/api/timeline", dependencies=[Depends(authorised)], response_model=TimelineModel, tags=["answers"])
     def timeline(body: TimelineRequest) -> dict:
         """The releases about a subject in date order, each with its most relevant sentence (no model is asked)."""
+        chat.follow_index()
         return chat.assistant.timeline(body.subject, filters=body.filters.to_search_filters()).to_dict()
 
     @api.get("/api/documents/{doc_id:path}", dependencies=[Depends(authorised)], response_model=DocumentModel, tags=["index"])
     def document(doc_id: str) -> dict:
         """One document: metadata (with how each field was found) and its full text."""
+        chat.follow_index()
         found = chat.assistant.index.documents.get(doc_id)
         if found is None:
             raise HTTPException(404, f"no document with doc_id {doc_id!r}")

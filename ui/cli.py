@@ -404,11 +404,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_of_password_in_url(location) -> None:
+    """A password inside ``--index postgresql://user:pass@…`` is visible to every user in ``ps``."""
+    from urllib.parse import urlsplit
+
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        if urlsplit(location).password:
+            print("porteparole: warning: the --index URL carries a password, visible in ps; "
+                  "put it in PGPASSWORD or ~/.pgpass instead", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     from ingest import PorteParoleError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    _warn_of_password_in_url(getattr(args, "index", None))
     try:
         return args.func(args)
     except PorteParoleError as exc:
