@@ -110,9 +110,10 @@ class Assistant:
         self.refusal_model: dict | None = None
 
     @classmethod
-    def open(cls, index_dir, generator: Generator | str | None = None, embedder=None) -> "Assistant":
-        """Open the index at ``index_dir``; ``generator`` is ``"llm"`` (default), ``"extractive"`` or a :class:`Generator`."""
-        return cls(Index.open(index_dir, embedder), generator)
+    def open(cls, location, generator: Generator | str | None = None, embedder=None) -> "Assistant":
+        """Open the index at ``location`` (a folder or a ``postgresql://`` URL); ``generator`` is
+        ``"llm"`` (default), ``"extractive"`` or a :class:`Generator`."""
+        return cls(Index.open(location, embedder), generator)
 
     @property
     def index(self) -> Index:

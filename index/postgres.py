@@ -26,6 +26,7 @@ URL need not carry a password; it is never printed (see :func:`display_url`).
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import re
 import sys
@@ -37,6 +38,7 @@ import numpy as np
 
 from ingest import Document
 
+from .embedding_cache import cache_dir
 from .errors import IndexCorruptError, IndexError_, IndexLockedError, IndexNotFoundError
 from .retrieval import build_faiss_index, centre
 from .store import FORMAT, LOCK_WAIT_SECONDS, StoredIndex
@@ -130,8 +132,6 @@ class PostgresStore:
         self.display = display_url(url)
         # Uploads in the chat need a file on disk for their source path; one folder per database.
         digest = hashlib.sha256(self.display.encode()).hexdigest()[:12]
-        from .embedding_cache import cache_dir
-
         self.uploads_dir = cache_dir() / "uploads" / digest
         # One kept connection for the small frequent reads (generation checks, SQL searches),
         # so they do not pay a connection each; used by one thread at a time.
@@ -318,8 +318,6 @@ class PostgresStore:
                 for name, value in (("centring", centring), ("releases", [release.to_dict() for release in releases])):
                     conn.execute("INSERT INTO pp_state (name, value) VALUES (%s, %s) "
                                  "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value", (name, Jsonb(value)))
-                import datetime as _dt
-
                 now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
                 generation = (previous[0] if previous else 0) + 1
                 manifest = {"format": FORMAT, "created_at": (previous[1].get("created_at") if previous else None) or now,

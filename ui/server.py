@@ -54,7 +54,7 @@ def create_server(chat: ChatApp, access: Access = Access()) -> FastAPI:
     )
 
 
-def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, access: Access = Access(), generator: str = "llm",
+def serve(location, host: str = "127.0.0.1", port: int = 7860, access: Access = Access(), generator: str = "llm",
           uploads: bool = True, allow_open: bool = False) -> None:
     """Open the index and serve the chat and the API until interrupted (the model loads in the background).
 
@@ -68,7 +68,7 @@ def serve(index_dir, host: str = "127.0.0.1", port: int = 7860, access: Access =
         raise UnsafeServeError(
             f"--host {host} makes the chat reachable from other machines without a password. "
             "Set PORTEPAROLE_AUTH=user:password (or use --auth-file), or pass --no-auth if that is intended.")
-    assistant = Assistant.open(index_dir, generator=generator)
+    assistant = Assistant.open(location, generator=generator)
     chat = ChatApp(assistant, uploads=uploads)
     # Load the models while the page opens, so that the first questions do not pay for it.
     chat.model_status = "loading"
