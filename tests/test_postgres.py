@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLES, FakeEmbedder, FakeGenerator
+from conftest import SAMPLES, FakeEmbedder, FakeGenerator, two_writers_at_once_keep_their_documents
 from index import EmbedderMismatchError, Index, IndexError_, IndexNotFoundError, SearchFilters, ingest_paths
 from index.check import check_index
 from index.postgres import display_url
@@ -133,21 +131,7 @@ def test_two_processes_writing_at_once_both_keep_their_documents(database_url, t
     """Two ingests (say two machines) at the same moment, repeated: the advisory lock makes the
     second wait, and it merges into what the first wrote."""
     ingest_paths([SAMPLES], database_url, embedder=FakeEmbedder(), progress=False)
-    script = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]; from conftest import FakeEmbedder; "
-              "from index import ingest_paths; ingest_paths([sys.argv[1]], sys.argv[2], embedder=FakeEmbedder(), progress=False)")
-    code = script.format(root=str(ROOT), tests=str(ROOT / "tests"))
-    expected = set(Index.open(database_url, FakeEmbedder()).documents)
-    for round_ in range(3):
-        files = []
-        for writer in ("night-ingest", "upload"):
-            path = tmp_path / f"{writer}-{round_}.txt"
-            path.write_text(f"Communiqué {writer} numéro {round_}. " * 20, encoding="utf-8")
-            files.append(path)
-            expected.add(path.stem)
-        processes = [subprocess.Popen([sys.executable, "-c", code, str(path), database_url]) for path in files]
-        assert [process.wait(120) for process in processes] == [0, 0]
-        assert set(Index.open(database_url, FakeEmbedder()).documents) == expected
-
+    two_writers_at_once_keep_their_documents(database_url, tmp_path, writers=("night-ingest", "upload"))
 
 def test_another_embedder_an_empty_database_and_a_wrong_server_are_clear_errors(database_url, postgres_server):
     with pytest.raises(IndexNotFoundError, match="porteparole ingest"):
@@ -217,3 +201,15 @@ def test_dense_search_in_sql_with_filters(database_url, monkeypatch, bulk):
         in_memory = [(hit.doc_id, hit.chunk.ordinal) for hit in index.search(query, k=3, mode="dense", filters=filters)]
         in_sql = [(doc_id, ordinal) for doc_id, ordinal, _ in index.store.dense_search(vector, 3, filters)]
         assert in_sql == in_memory, filters
+
+
+def test_a_writer_waits_for_another_machine_and_gives_up_with_a_clear_error(database_url):
+    from index import IndexLockedError, open_store
+
+    first, second = open_store(database_url), open_store(database_url)  # two sessions, as two machines
+    with first.write_lock():
+        with pytest.raises(IndexLockedError, match="for over 0 s"):
+            with second.write_lock(wait_seconds=0.3):
+                pass
+    with second.write_lock(wait_seconds=0.3):  # released with the first writer's session
+        pass
