@@ -81,7 +81,9 @@ def _check_database(url: str) -> CheckReport:
 
 def _check_contents(stored: store.StoredIndex, manifest: dict, report: CheckReport) -> None:
     documents, chunks = stored.documents, stored.chunks
-    report.facts.update(documents=len(documents), chunks=len(chunks), vectors=int(stored.faiss_index.ntotal))
+    # A store that searches in SQL keeps no FAISS index: its vectors are the embeddings' rows.
+    vectors = stored.faiss_index.ntotal if stored.faiss_index is not None else len(stored.embeddings)
+    report.facts.update(documents=len(documents), chunks=len(chunks), vectors=int(vectors))
     counts = manifest.get("counts", {})
     if counts and (counts.get("documents"), counts.get("chunks")) != (len(documents), len(chunks)):
         report.problems.append(f"manifest counts {counts} differ from the files ({len(documents)} documents, {len(chunks)} chunks)")
@@ -95,8 +97,9 @@ def _check_contents(stored: store.StoredIndex, manifest: dict, report: CheckRepo
         report.problems.append(f"{len(bad_offsets)} chunks whose text is not at their offsets, e.g. {bad_offsets[:3]}")
     dim = manifest.get("embedder", {}).get("dim")
     embeddings = stored.embeddings
-    if embeddings.ndim != 2 or (dim and embeddings.shape[1] != dim) or stored.faiss_index.d != embeddings.shape[1]:
-        report.problems.append(f"vector sizes disagree: embeddings {embeddings.shape}, FAISS d={stored.faiss_index.d}, "
+    faiss_dim = stored.faiss_index.d if stored.faiss_index is not None else embeddings.shape[-1]
+    if embeddings.ndim != 2 or (dim and embeddings.shape[1] != dim) or faiss_dim != embeddings.shape[1]:
+        report.problems.append(f"vector sizes disagree: embeddings {embeddings.shape}, FAISS d={faiss_dim}, "
                                f"manifest dim={dim}")
     elif len(embeddings):
         norms = np.linalg.norm(embeddings, axis=1)

@@ -101,6 +101,7 @@ class Index:
         self.retriever = HybridRetriever(
             chunks=self.chunks, documents=self.documents, faiss_index=faiss_index,
             centring=self.centring, embedder=embedder, raw_embeddings=self.embeddings, releases=self.releases,
+            store_dense_search=self.store.dense_search if faiss_index is None else None,
         )
 
     # ----------------------------------------------------------------- opening
@@ -296,7 +297,7 @@ class Index:
         reference = reference_centring(self.embedder)
         centring = compute_centring(embeddings, langs, reference)
         centred = centre(embeddings, langs, centring)
-        faiss_index = build_faiss_index(centred)
+        faiss_index = None if self.store.dense_in_sql(len(chunks)) else build_faiss_index(centred)
         releases = self._link_versions(docs, chunks, embeddings, centring, centred)
 
         all_docs = sorted(docs.values(), key=lambda d: d.doc_id)
@@ -318,7 +319,7 @@ class Index:
                 "chunking": {"splitter": "RecursiveCharacterTextSplitter", "chunk_size": CHUNK_SIZE,
                              "chunk_overlap": CHUNK_OVERLAP, "min_chars": MIN_CHUNK_CHARS, "embed_text": "title + passage"},
                 "centring": "reference" if reference else ("corpus" if centring else "none"),
-                "faiss": type(faiss_index).__name__,
+                "faiss": type(faiss_index).__name__ if faiss_index is not None else "none (pgvector HNSW in SQL)",
                 "counts": {"documents": len(all_docs), "chunks": len(chunks), "releases_linked": len(releases)},
                 "releases": {"rule": "shared release_id, else same date + mutual best cosine",
                              "min_cosine": LINK_MIN_COSINE},

@@ -38,7 +38,7 @@ from ingest import Document
 
 from .embedding_cache import cache_dir
 from .errors import IndexCorruptError, IndexError_, IndexNotFoundError
-from .retrieval import build_faiss_index, centre
+from .retrieval import APPROXIMATE_ABOVE, build_faiss_index, centre
 from .store import FORMAT, StoredIndex, wait_for_turn
 from .types import Chunk, SearchFilters, _date_bounds
 from .versions import Release
@@ -237,8 +237,21 @@ class PostgresStore:
         embeddings = (np.vstack([vector.to_numpy() for _, vector in pairs]).astype(np.float32)
                       if pairs else np.zeros((0, dim), dtype=np.float32))
         centring = state.get("centring", {})
-        centred = centre(embeddings, [documents[c.doc_id].lang for c in chunks], centring)
-        return StoredIndex(manifest, documents, chunks, embeddings, centring, build_faiss_index(centred), releases)
+        faiss_index = None
+        if not self.dense_in_sql(len(chunks)):
+            faiss_index = build_faiss_index(centre(embeddings, [documents[c.doc_id].lang for c in chunks], centring))
+        return StoredIndex(manifest, documents, chunks, embeddings, centring, faiss_index, releases)
+
+    def dense_in_sql(self, n_chunks: int) -> bool:
+        """Whether an index of ``n_chunks`` passages is searched by the HNSW graph in SQL
+        (:meth:`dense_search`) rather than by a FAISS index built in each server's memory.
+
+        Above :data:`index.retrieval.APPROXIMATE_ABOVE` passages both would be approximate
+        anyway, and building the graph again at every opening took 24 s of the 39 s a server
+        needed to open 200,000 passages (benchmarks/bench_stores.py); below it, exact search in
+        memory is cheap to set up and gives the local store's very results.
+        """
+        return n_chunks > APPROXIMATE_ABOVE
 
     # ----------------------------------------------------------------- writing
     @contextmanager
@@ -327,7 +340,8 @@ class PostgresStore:
 
         The filters mean what :meth:`SearchFilters.matches` means (issuer: a case-insensitive part
         of the name; dates of any precision overlapping the range). For an archive larger than
-        one machine's memory; :class:`index.Index` searches its in-memory copy today.
+        one machine's memory; :class:`index.Index` uses it above :data:`APPROXIMATE_ABOVE`
+        passages (see :meth:`dense_in_sql`).
         ``centred_query`` is a query vector centred like the passages (:func:`index.retrieval.centre`
         with the ``query`` mean).
         """

@@ -53,7 +53,8 @@ class StoredIndex:
     chunks: list[Chunk]
     embeddings: np.ndarray
     centring: dict[str, list[float]]
-    faiss_index: object
+    #: None when the store searches the vectors itself (see ``dense_in_sql``).
+    faiss_index: object | None
     #: Language versions linked when the generation was written; None for a generation written
     #: before links existed (they are then found when it is opened).
     releases: list[Release] | None = None
@@ -343,6 +344,10 @@ class LocalStore:
 
     def read_manifest(self) -> dict:
         return read_manifest(self.index_dir)
+
+    def dense_in_sql(self, n_chunks: int) -> bool:
+        """A folder is always searched in memory (its FAISS index is stored with it)."""
+        return False
 
     def load(self) -> StoredIndex:
         return load(self.index_dir)

@@ -57,6 +57,16 @@ def _hits(index, query, **kwargs):
     return [(hit.doc_id, hit.chunk.ordinal, round(hit.score, 5)) for hit in index.search(query, **kwargs)]
 
 
+#: Every mode, a filter, one version per release.
+SEARCHES = [
+    ("Combien de passagers à l'aéroport en 2024 ?", {}),
+    ("night buses", {"mode": "dense"}),
+    ("Qui a signé l'entente ?", {"mode": "lexical"}),
+    ("library renovation", {"filters": SearchFilters(lang=("en",))}),
+    ("passagers", {"filters": SearchFilters(since="2025-06-01"), "per_release": True}),
+]
+
+
 def test_searching_postgres_gives_what_the_local_store_gives(database_url, tmp_path):
     """Same documents, same embedder, same rules: the same hits, in every mode and with filters."""
     postgres = ingest_paths([SAMPLES], database_url, embedder=FakeEmbedder(), progress=False).index
@@ -65,18 +75,36 @@ def test_searching_postgres_gives_what_the_local_store_gives(database_url, tmp_p
     assert set(reopened.documents) == set(local.documents) and len(reopened.chunks) == len(local.chunks)
     assert np.allclose(reopened.embeddings, local.embeddings, atol=1e-6)
     assert [r.doc_ids for r in reopened.releases.releases] == [r.doc_ids for r in local.releases.releases]
-    for query, kwargs in [
-        ("Combien de passagers à l'aéroport en 2024 ?", {}),
-        ("night buses", {"mode": "dense"}),
-        ("Qui a signé l'entente ?", {"mode": "lexical"}),
-        ("library renovation", {"filters": SearchFilters(lang=("en",))}),
-        ("passagers", {"filters": SearchFilters(since="2025-06-01"), "per_release": True}),
-    ]:
+    for query, kwargs in SEARCHES:
         assert _hits(reopened, query, k=5, **kwargs) == _hits(local, query, k=5, **kwargs), query
     assert postgres.location.startswith("postgresql://") and ":@" not in postgres.location
     report = check_index(database_url)
     assert report.ok, report.problems
     assert report.facts["documents"] == len(local.documents)
+
+
+def test_a_large_index_is_searched_in_sql_with_the_local_stores_results(database_url, tmp_path, monkeypatch):
+    """Above APPROXIMATE_ABOVE passages a server builds no FAISS graph of its own: the dense half
+    is PostgreSQL's HNSW search, filters in SQL, and the hits are the local store's."""
+    import index.postgres as postgres
+
+    monkeypatch.setattr(postgres, "APPROXIMATE_ABOVE", 5)  # the sample's 15 passages count as large
+    ingest_paths([SAMPLES], database_url, embedder=FakeEmbedder(), progress=False)
+    local = ingest_paths([SAMPLES], tmp_path / "local", embedder=FakeEmbedder(), progress=False).index
+    reopened = Index.open(database_url, FakeEmbedder())
+    assert reopened.retriever.faiss_index is None and reopened.manifest["faiss"].startswith("none")
+    for query, kwargs in SEARCHES:
+        assert _hits(reopened, query, k=5, **kwargs) == _hits(local, query, k=5, **kwargs), query
+    assert check_index(database_url).ok
+
+    # Another writer's new document is in the table before this server takes it in: its passages
+    # are left out of this snapshot's results until then, and nothing breaks.
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "ferry.md").write_text("# Ferry service\n\nThe new night ferry to Northbay starts on 3 March.", encoding="utf-8")
+    ingest_paths([extra], database_url, embedder=FakeEmbedder(), progress=False)
+    assert all(hit.doc_id in reopened.documents for hit in reopened.search("night ferry Northbay", k=20))
+    assert any(hit.doc_id == "ferry" for hit in Index.open(database_url, FakeEmbedder()).search("night ferry Northbay", k=3))
 
 
 def test_only_changed_documents_are_written_and_none_twice(database_url, tmp_path):
