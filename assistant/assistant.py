@@ -85,6 +85,8 @@ class _Offer:
     problem: str = ""
     #: A quote in the other language than the question's, to translate if the policy accepts it.
     needs_translation: bool = False
+    #: The quote is the source sentence the failed draft was attributed to (see :meth:`_offer`).
+    drawn_from_draft: bool = False
 
 
 class Assistant:
@@ -244,7 +246,7 @@ class Assistant:
             decision = policy.decide(policy.signals(
                 evidence, not_found=prompts.NOT_FOUND in raw_text, draft_problem_found=bool(offer.problem),
                 answer_text=offer.text, sources=offer.sources, question=turn.standalone,
-            ), generator.name, self.refusal_model, offer.problem)
+            ), generator.name, self.refusal_model, offer.problem, drawn_from_draft=offer.drawn_from_draft)
             if not offer.citations:
                 decision.refused, decision.reason = True, offer.problem or "nothing in the sources to quote"
             elif not decision.refused and offer.needs_translation:
@@ -287,13 +289,21 @@ class Assistant:
                                turn.standalone, embedder.same_meaning_cosine)
         text, citations = make_citations(attributed)
         problem = policy.draft_problem(raw_text, attributed, text, evidence.answer_type, generator.quotes_sources,
-                                       turn.standalone)
+                                       turn.standalone, evidence)
         if not problem:
             sources = [s for a in attributed if a.supported for s in a.sources]
             lead = prompts.EXTRACTIVE_LEAD[turn.language] if generator.quotes_sources else ""
             return _Offer(lead + text, citations, sources)
-        # Never refuse what can be quoted: the best sentence holding the fact asked for.
-        quoted = self._quote(turn, evidence, passage_numbers, request, generator)
+        # Never refuse what can be quoted: the source sentence the draft was drawn from when only
+        # a figure, date or name of the draft is not in the sources (the quote shows what the
+        # source does say), else the best sentence holding the fact asked for.
+        drawn_from = [a for a in attributed if a.sources and a.unsupported] if problem.startswith(policy.UNSUPPORTED) else []
+        quoted = self._quote_source(max(drawn_from, key=lambda a: a.support).sources[0], turn, evidence, request,
+                                    generator) if drawn_from else None
+        if quoted is not None:
+            quoted.drawn_from_draft = True
+        else:
+            quoted = self._quote(turn, evidence, passage_numbers, request, generator)
         if quoted is None:
             return _Offer("", [], [], problem=problem)
         quoted.problem = problem
@@ -309,6 +319,14 @@ class Assistant:
         source = evidence.sentences[passage_numbers[int(match.group(1))]]
         if request.answer_type != "other" and not evidence.holds_type[passage_numbers[int(match.group(1))]]:
             return None  # nothing in the sources states the fact asked for
+        return self._quoting(source, source.text, prompts.EXTRACTIVE_LEAD[turn.language],
+                             needs_translation=generator.can_translate and (source.hit.document.lang or turn.language) != turn.language)
+
+    def _quote_source(self, source, turn, evidence: Evidence, request: GenerationRequest, generator: Generator) -> _Offer | None:
+        """``source`` quoted as the answer, if it holds the type of fact asked for."""
+        rows = [i for i, sentence in enumerate(evidence.sentences) if sentence is source]
+        if request.answer_type != "other" and not (rows and evidence.holds_type[rows[0]]):
+            return None
         return self._quoting(source, source.text, prompts.EXTRACTIVE_LEAD[turn.language],
                              needs_translation=generator.can_translate and (source.hit.document.lang or turn.language) != turn.language)
 

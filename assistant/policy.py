@@ -49,6 +49,10 @@ MIN_RELEVANCE_TO_ASK = 0.30
 # A draft that passed its checks still needs evidence this close to the question (the single gate
 # measured before: AUC 0.78 on PIAF; on the dev halves, moving it changed no journalist answer).
 UNCALIBRATED_MIN_RELEVANCE = 0.40
+# A draft supported only by sentences this much less relevant to the question than the best
+# retrieved sentence answers about something else (chosen on the tune halves, eval/history.md).
+SUBJECT_MARGIN = 0.35
+UNSUPPORTED = "no answer sentence is supported by the sources"
 
 
 @dataclass
@@ -71,18 +75,30 @@ def refuse_before_generation(evidence: Evidence) -> str:
 
 
 def draft_problem(raw_text: str, attributed: list[AttributedSentence], answer_text: str, answer_type: str,
-                  quotes_sources: bool, question: str = "") -> str:
-    """Why the generator's draft cannot be the answer ("" = it can)."""
+                  quotes_sources: bool, question: str = "", evidence: Evidence | None = None) -> str:
+    """Why the generator's draft cannot be the answer ("" = it can).
+
+    With ``evidence``, a draft whose supporting source sentences are all far less relevant to the
+    question than the best retrieved sentence answers about something else (the figure of the
+    whole population given for the sub-group asked about, the date of another event of the same
+    story): a value that occurs in the sources is not enough.
+    """
     if not raw_text or prompts.NOT_FOUND in raw_text:
         return "the model found no answer in the passages"
     if not any(a.supported for a in attributed):
         problems = sorted({m for a in attributed for m in a.unsupported})
-        return "no answer sentence is supported by the sources" + (f" ({', '.join(problems[:5])})" if problems else "")
+        return UNSUPPORTED + (f" ({', '.join(problems[:5])})" if problems else "")
     if answer_type in STRICT_TYPES and not states_type(re.sub(r"\[\d+\]", "", answer_text), answer_type, question,
                                                        number_words=not quotes_sources):
         # "How many ...?" answered without any number (the question's own "Gantry 3" or "2014"
         # not counted): whatever it says, it is not the answer.
         return f"the answer does not state the kind of fact asked for ({answer_type})"
+    if evidence is not None and not quotes_sources:
+        sources = [s for a in attributed if a.supported for s in a.sources]
+        stated_at = source_relevance(evidence, sources)
+        if evidence.best_relevance - stated_at > SUBJECT_MARGIN:
+            return (f"the answer comes from a sentence about something else (relevance {stated_at:.2f} against "
+                    f"{evidence.best_relevance:.2f} for the sentence closest to the question)")
     return ""
 
 
@@ -111,13 +127,18 @@ def qualifier_coverage(question: str, context: str) -> float:
     return found / len(qualifiers)
 
 
+def source_relevance(evidence: Evidence, sources: list) -> float:
+    """The best relevance to the question of the source sentences an answer was attributed to."""
+    rows = [i for i, s in enumerate(evidence.sentences) if any(s is src for src in sources)]
+    return max((float(evidence.relevance[i]) for i in rows), default=0.0)
+
+
 def signals(evidence: Evidence, *, not_found: bool, draft_problem_found: bool, answer_text: str,
             sources: list, question: str) -> dict[str, float]:
     """The measured signals about the answer on offer (see the module docstring)."""
     ranked = evidence.ranked()
     top = ranked[0] if ranked else None
     source_rows = [i for i, s in enumerate(evidence.sentences) if any(s is src for src in sources)]
-    source_relevance = max((float(evidence.relevance[i]) for i in source_rows), default=0.0)
     context = " ".join(s.hit.supporting_text for s in sources)
     plain = re.sub(r"\[\d+\]", "", answer_text)
     return {
@@ -127,7 +148,7 @@ def signals(evidence: Evidence, *, not_found: bool, draft_problem_found: bool, a
         "not_found": float(not_found),
         "draft_failed": float(draft_problem_found),
         "type_in_answer": float(bool(plain) and holds_type(plain, evidence.answer_type)),
-        "source_relevance": source_relevance,
+        "source_relevance": source_relevance(evidence, sources),
         "source_is_top": float(top is not None and top in source_rows),
         "qualifiers": qualifier_coverage(question, context) if sources else 0.0,
     }
@@ -147,7 +168,8 @@ def confidence(values: dict[str, float], weights: dict[str, float], bias: float)
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-def decide(values: dict[str, float], generator: str, model: dict | None = None, problem: str = "") -> Decision:
+def decide(values: dict[str, float], generator: str, model: dict | None = None, problem: str = "",
+           drawn_from_draft: bool = False) -> Decision:
     """Answer or refuse the answer on offer, from the signals.
 
     * The generator's own draft passed every check (``problem`` is empty): it is answered unless
@@ -160,6 +182,10 @@ def decide(values: dict[str, float], generator: str, model: dict | None = None, 
     if not problem:
         refused = values.get("relevance", 0.0) < UNCALIBRATED_MIN_RELEVANCE
         return Decision(refused, "no sentence close enough to the question" if refused else "", None, values)
+    if drawn_from_draft:
+        refused = values.get("source_relevance", 0.0) < UNCALIBRATED_MIN_RELEVANCE
+        return Decision(refused, f"{problem}; the sentence it came from is not close enough to the question" if refused else "",
+                        None, values)
     model = _stored_model() if model is None else model
     fitted = model.get(generator)
     if not fitted:

@@ -71,16 +71,19 @@ def retrieval_section(data, out_dir: Path) -> dict:
     return section
 
 
-def answer_section(data, out_dir: Path, generator: str, sample: int, sets: set[str]) -> dict:
+def answer_section(data, out_dir: Path, generator: str, sample: int, sets: set[str], shared_generator=None) -> dict:
     """Seed questions (bilingual, answerable + unanswerable), PIAF questions with and without their
-    paragraph, and the Swiss journalist questions (all of them, halves also reported apart)."""
+    paragraph, and the Swiss journalist questions (all of them, halves also reported apart).
+
+    ``shared_generator`` replaces the generator named ``generator`` (``eval/replay.py`` passes one
+    that gives an earlier run's drafts again)."""
     from assistant import Assistant, make_generator
     from index import ingest_paths
 
     from .answer_eval import run_questions, summarise
 
     section: dict = {"generator": generator}
-    shared_generator = make_generator(generator)  # one model for every set
+    shared_generator = shared_generator or make_generator(generator)  # one model for every set
     if "seeds" in sets:
         seeds_index = ingest_paths([SAMPLE_CORPUS], out_dir / "samples", prune=True, progress=False).index
         assistant = Assistant(seeds_index, shared_generator)

@@ -65,6 +65,26 @@ def test_a_failed_draft_is_replaced_by_a_quote_of_the_sentence_holding_the_fact(
     assert doc.text[answer.citations[0].char_start:answer.citations[0].char_end] == answer.citations[0].quote
 
 
+def test_a_draft_with_an_invented_figure_is_replaced_by_the_sentence_it_came_from(sample_index):
+    # The model's claim is attributed to the ticket sentence, but its price is not the source's:
+    # the verified sentence is shown instead, whatever the calibrated model thinks of quotes.
+    draft = "A single ticket on the night buses costs $3.10 [1]."
+    assistant = Assistant(sample_index, FakeGenerator(draft))
+    assistant.refusal_model = REJECT
+    answer = assistant.ask("How much does a single night bus ticket cost?")
+    assert not answer.refused, answer.refusal_reason
+    assert answer.text.startswith(EXTRACTIVE_LEAD["en"]) and "$3.10" not in answer.text
+    assert any("$2.75" in c.quote for c in answer.citations)
+
+
+def test_a_sentence_the_draft_came_from_must_still_be_close_to_the_question():
+    problem = "no answer sentence is supported by the sources ($3.10)"
+    for source_relevance, refused in ((0.55, False), (0.30, True)):
+        decision = decide({"relevance": 0.6, "source_relevance": source_relevance}, "fake", REJECT, problem=problem,
+                          drawn_from_draft=True)
+        assert decision.refused == refused
+
+
 def test_the_policy_can_refuse_the_quote_too(sample_index):
     assistant = Assistant(sample_index, FakeGenerator("NOT_FOUND"))
     assistant.refusal_model = REJECT
@@ -177,3 +197,32 @@ def test_a_number_the_question_gives_does_not_answer_how_many():
         supported = [AttributedSentence(answer, [object()], 1.0, [])]
         problem = draft_problem(answer, supported, answer, "number", False, question)
         assert ("kind of fact" in problem) == refused, answer
+
+
+def _evidence(question: str, sentences: list[tuple[str, float]]):
+    from types import SimpleNamespace
+
+    from assistant.evidence import Evidence
+
+    n = len(sentences)
+    return Evidence(question, "person", [SimpleNamespace(text=text) for text, _ in sentences], np.zeros((n, 4)),
+                    np.array([relevance for _, relevance in sentences]), np.zeros(n), np.zeros(n))
+
+
+def test_an_answer_from_a_sentence_about_something_else_is_not_the_answer():
+    from assistant.attribution import AttributedSentence
+    from assistant.policy import SUBJECT_MARGIN, draft_problem
+
+    # dq067 of the Swiss dev set: the delegation of another conference, named for the one asked about.
+    question = "Who headed the Swiss delegation at the March 2013 CITES Conference of the Parties in Bangkok?"
+    evidence = _evidence(question, [
+        ("The CITES Conference of the Parties opens in Bangkok on 3 March 2013.", 0.77),
+        ("The Swiss delegation was led by State Secretary Yves Rossier.", 0.77 - SUBJECT_MARGIN - 0.05),
+        ("Mathias Lörtscher heads the Swiss delegation in Bangkok.", 0.77 - SUBJECT_MARGIN + 0.05),
+    ])
+    for answer, source, other_subject in (("The Swiss delegation was led by Yves Rossier [1].", 1, True),
+                                          ("Mathias Lörtscher headed the Swiss delegation [1].", 2, False)):
+        supported = [AttributedSentence(answer, [evidence.sentences[source]], 1.0, [])]
+        problem = draft_problem(answer, supported, answer, "person", False, question, evidence)
+        assert ("about something else" in problem) == other_subject, (answer, problem)
+        assert not draft_problem(answer, supported, answer, "person", False, question), "no evidence: no check"
