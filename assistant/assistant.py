@@ -297,9 +297,12 @@ class Assistant:
         # Never refuse what can be quoted: the source sentence the draft was drawn from when only
         # a figure, date or name of the draft is not in the sources (the quote shows what the
         # source does say), else the best sentence holding the fact asked for.
-        drawn_from = [a for a in attributed if a.sources and a.unsupported] if problem.startswith(policy.UNSUPPORTED) else []
-        quoted = self._quote_source(max(drawn_from, key=lambda a: a.support).sources[0], turn, evidence, request,
-                                    generator) if drawn_from else None
+        drawn_from = None
+        claims = [a for a in attributed if a.sources and a.unsupported] if problem.startswith(policy.UNSUPPORTED) else []
+        if claims:
+            source = max(claims, key=lambda a: a.support).sources[0]
+            drawn_from = next((i for i, sentence in enumerate(evidence.sentences) if sentence is source), None)
+        quoted = self._quote_source(drawn_from, turn, evidence, request, generator) if drawn_from is not None else None
         if quoted is not None:
             quoted.drawn_from_draft = True
         else:
@@ -311,22 +314,20 @@ class Assistant:
 
     def _quote(self, turn, evidence: Evidence, passage_numbers: dict[int, int], request: GenerationRequest,
                generator: Generator) -> _Offer | None:
-        """One source sentence as the answer, translated (and marked so) when it is in the other language."""
+        """The best-ranked sentence holding the fact asked for, as the extractive generator picks it."""
         quote = "".join(ExtractiveGenerator(max_sentences=1).stream(request))
         match = re.search(r"\[(\d+)\]\s*$", quote)
         if not match or int(match.group(1)) not in passage_numbers:
             return None
-        source = evidence.sentences[passage_numbers[int(match.group(1))]]
-        if request.answer_type != "other" and not evidence.holds_type[passage_numbers[int(match.group(1))]]:
-            return None  # nothing in the sources states the fact asked for
-        return self._quoting(source, source.text, prompts.EXTRACTIVE_LEAD[turn.language],
-                             needs_translation=generator.can_translate and (source.hit.document.lang or turn.language) != turn.language)
+        return self._quote_source(passage_numbers[int(match.group(1))], turn, evidence, request, generator)
 
-    def _quote_source(self, source, turn, evidence: Evidence, request: GenerationRequest, generator: Generator) -> _Offer | None:
-        """``source`` quoted as the answer, if it holds the type of fact asked for."""
-        rows = [i for i, sentence in enumerate(evidence.sentences) if sentence is source]
-        if request.answer_type != "other" and not (rows and evidence.holds_type[rows[0]]):
-            return None
+    def _quote_source(self, row: int, turn, evidence: Evidence, request: GenerationRequest,
+                      generator: Generator) -> _Offer | None:
+        """Sentence ``row`` of the evidence as the answer, translated (and marked so) when it is in
+        the other language; None when it does not hold the type of fact asked for."""
+        if request.answer_type != "other" and not evidence.holds_type[row]:
+            return None  # nothing in the sources states the fact asked for
+        source = evidence.sentences[row]
         return self._quoting(source, source.text, prompts.EXTRACTIVE_LEAD[turn.language],
                              needs_translation=generator.can_translate and (source.hit.document.lang or turn.language) != turn.language)
 

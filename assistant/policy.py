@@ -6,11 +6,14 @@ Three kinds of rule, applied in this order:
    sentence anywhere near the question. The model is not asked; this saves seconds, so the bar
    is set low enough that almost no answerable question falls under it.
 2. **Problems with the model's draft** (:func:`draft_problem`): the model's own NOT_FOUND, no
-   sentence supported by a source (attribution and fact check), or an answer that does not state
-   the type of fact asked for. A draft with a problem is not shown; the pipeline then tries to
-   quote the best source sentence instead (never refuse what can be quoted).
+   sentence supported by a source (attribution and fact check), an answer that does not state
+   the type of fact asked for, or one drawn only from sentences about something else. A draft
+   with a problem is not shown; the pipeline then quotes a source sentence instead (never refuse
+   what can be quoted): the one the draft was drawn from when only a figure, date or name of the
+   draft is missing from it, else the best-ranked one.
 3. **The decision** (:func:`decide`): a draft that passed every check is answered when the
-   evidence is close enough to the question; a quote offered in its place is answered only when a
+   evidence is close enough to the question, and so is the sentence a draft was drawn from; the
+   best-ranked sentence offered in its place is answered only when a
    logistic model over measured signals (how close its sentence is to the question, whether it is
    the best sentence, whether it holds the type asked for, whether the question's years and names
    are in its context, the model's NOT_FOUND, ...) is confident enough. That model is fitted on
@@ -175,7 +178,11 @@ def decide(values: dict[str, float], generator: str, model: dict | None = None, 
     * The generator's own draft passed every check (``problem`` is empty): it is answered unless
       no retrieved sentence is close to the question (relevance below 0.40). Measured on the dev
       halves, a calibrated model over these drafts refused more right answers than wrong ones.
-    * The draft failed and a quote is on offer: the quote is answered only when the calibrated
+    * The draft failed on a figure, date or name and the sentence it was drawn from is on offer
+      (``drawn_from_draft``): answered when that sentence is as close to the question as a passed
+      draft's evidence must be (replayed on the dev sets: 4 more right answers, 2 wrong, no
+      unanswerable question answered; eval/history.md).
+    * The draft failed and the best-ranked sentence is on offer: answered only when the calibrated
       model of ``generator`` (fitted on such cases, ``eval/calibrate.py``) gives it at least its
       threshold; without a model (a test's fake generator), refused.
     """
