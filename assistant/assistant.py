@@ -297,12 +297,9 @@ class Assistant:
         # Never refuse what can be quoted: the source sentence the draft was drawn from when only
         # a figure, date or name of the draft is not in the sources (the quote shows what the
         # source does say), else the best sentence holding the fact asked for.
-        drawn_from = None
         claims = [a for a in attributed if a.sources and a.unsupported] if problem.startswith(policy.UNSUPPORTED) else []
-        if claims:
-            source = max(claims, key=lambda a: a.support).sources[0]
-            drawn_from = next((i for i, sentence in enumerate(evidence.sentences) if sentence is source), None)
-        quoted = self._quote_source(drawn_from, turn, evidence, request, generator) if drawn_from is not None else None
+        drawn_from = evidence.rows_of(max(claims, key=lambda a: a.support).sources[:1]) if claims else []
+        quoted = self._quote_source(drawn_from[0], turn, evidence, request, generator) if drawn_from else None
         if quoted is not None:
             quoted.drawn_from_draft = True
         else:

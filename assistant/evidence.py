@@ -67,6 +67,10 @@ class Evidence:
         order = [int(i) for i in np.argsort(-self.scores, kind="stable")] if len(self.sentences) else []
         return order[:n] if n is not None else order
 
+    def rows_of(self, sentences: Sequence[SourceSentence]) -> list[int]:
+        """The indices of ``sentences`` (the same objects) among :attr:`sentences`."""
+        return [i for i, sentence in enumerate(self.sentences) if any(sentence is s for s in sentences)]
+
     def best_holding_type(self, depth: int = 3) -> int | None:
         """The best sentence, among the first ``depth``, that holds the type of fact asked for."""
         for i in self.ranked(depth):

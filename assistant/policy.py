@@ -132,8 +132,7 @@ def qualifier_coverage(question: str, context: str) -> float:
 
 def source_relevance(evidence: Evidence, sources: list) -> float:
     """The best relevance to the question of the source sentences an answer was attributed to."""
-    rows = [i for i, s in enumerate(evidence.sentences) if any(s is src for src in sources)]
-    return max((float(evidence.relevance[i]) for i in rows), default=0.0)
+    return max((float(evidence.relevance[i]) for i in evidence.rows_of(sources)), default=0.0)
 
 
 def signals(evidence: Evidence, *, not_found: bool, draft_problem_found: bool, answer_text: str,
@@ -141,7 +140,7 @@ def signals(evidence: Evidence, *, not_found: bool, draft_problem_found: bool, a
     """The measured signals about the answer on offer (see the module docstring)."""
     ranked = evidence.ranked()
     top = ranked[0] if ranked else None
-    source_rows = [i for i, s in enumerate(evidence.sentences) if any(s is src for src in sources)]
+    source_rows = evidence.rows_of(sources)
     context = " ".join(s.hit.supporting_text for s in sources)
     plain = re.sub(r"\[\d+\]", "", answer_text)
     return {

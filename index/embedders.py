@@ -42,6 +42,11 @@ class Embedder(ABC):
     #: unanswerable questions caught; no answerable seed question falls below it.
     evidence_min_similarity: float = 0.40
 
+    @property
+    def engine(self) -> str:
+        """What runs the model (manifest, ``porteparole info``); subclasses name theirs."""
+        return type(self).__name__
+
     @abstractmethod
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
         """Return an array of shape ``(len(texts), dim)``."""
@@ -150,6 +155,22 @@ ENGINE_VARIABLE = "PORTEPAROLE_E5_ENGINE"
 BF16_MIN_SPEEDUP = 2.5
 
 
+def matmul_rate(dtype, rows: int = 2048, seconds: float = 0.08) -> float:
+    """GFLOP/s of a ``rows``×384 by 384×1536 matrix product (the embedder's feed-forward shape) in
+    ``dtype`` on this CPU, timed for about ``seconds`` after one warm-up product."""
+    import time
+
+    import torch
+
+    a, b = torch.randn(rows, 384, dtype=dtype), torch.randn(384, 1536, dtype=dtype)
+    a @ b
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        runs += 1
+    return runs * 2 * rows * 384 * 1536 / (time.perf_counter() - started) / 1e9
+
+
 @functools.lru_cache(maxsize=1)
 def bf16_speedup() -> float:
     """How many times faster this CPU multiplies bf16 matrices than fp32 ones, at the embedder's
@@ -160,20 +181,9 @@ def bf16_speedup() -> float:
         flags = ""
     if "amx_bf16" not in flags and "avx512_bf16" not in flags:
         return 0.0  # nothing to measure: torch would emulate bf16, slower than fp32
-    import time
-
     import torch
 
-    def rate(dtype) -> float:
-        a, b = torch.randn(2048, 384, dtype=dtype), torch.randn(384, 1536, dtype=dtype)
-        a @ b
-        runs, started = 0, time.perf_counter()
-        while time.perf_counter() - started < 0.08:
-            a @ b
-            runs += 1
-        return runs / (time.perf_counter() - started)
-
-    return rate(torch.bfloat16) / rate(torch.float32)
+    return matmul_rate(torch.bfloat16) / matmul_rate(torch.float32)
 
 
 def default_embedder() -> Embedder:

