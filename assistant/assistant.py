@@ -213,12 +213,7 @@ class Assistant:
     def answer_stream(self, retrieved: Retrieved) -> Iterator[StreamEvent]:
         """Stages 3 to 7 on what :meth:`retrieve` found: ``text`` pieces, then the ``answer``."""
         turn, hits, started, timings = retrieved.turn, retrieved.hits, retrieved.started, dict(retrieved.timings)
-        evidence = retrieved.scorer.score(turn.standalone, hits)
-        passages, passage_numbers = evidence.passages(self.prompt_sentences)
-        request = GenerationRequest(
-            question=turn.standalone, language=turn.language, passages=passages, system=prompts.SYSTEM_PROMPT,
-            user=prompts.build_user_prompt(turn.standalone, turn.language, passages), answer_type=evidence.answer_type,
-        )
+        evidence, request, passage_numbers = self.generation_request(retrieved)
         timings["selection"] = time.perf_counter() - started
 
         generator = self.generator
@@ -277,6 +272,18 @@ class Assistant:
             time_scope=retrieved.time_scope.to_dict() if retrieved.time_scope else None, updates=updates,
         )
         yield StreamEvent("answer", answer=answer)
+
+    def generation_request(self, retrieved: Retrieved) -> tuple[Evidence, GenerationRequest, dict[int, int]]:
+        """Stage 3: the retrieved sentences scored, and what the generator is given (the best
+        :attr:`prompt_sentences` of them, numbered; ``{passage number: evidence row}``)."""
+        turn = retrieved.turn
+        evidence = retrieved.scorer.score(turn.standalone, retrieved.hits)
+        passages, passage_numbers = evidence.passages(self.prompt_sentences)
+        request = GenerationRequest(
+            question=turn.standalone, language=turn.language, passages=passages, system=prompts.SYSTEM_PROMPT,
+            user=prompts.build_user_prompt(turn.standalone, turn.language, passages), answer_type=evidence.answer_type,
+        )
+        return evidence, request, passage_numbers
 
     # ------------------------------------------------------------------ stages 5 and 6
     def _offer(self, raw_text: str, turn, evidence: Evidence, passage_numbers: dict[int, int],

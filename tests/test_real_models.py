@@ -201,3 +201,30 @@ def test_a_figure_a_newer_release_gives_otherwise_is_flagged(sample_assistant):
     answer = sample_assistant.ask("How many passengers did Valmont airport handle in 2024?")
     assert not answer.refused and "2" in answer.text
     assert {u.citation.doc_id for u in answer.updates} == {"valmont-airport-traffic-2025"}, answer.to_dict()["updates"]
+
+
+def test_the_system_prompt_is_read_once_and_reused_with_the_same_next_token():
+    """The system prompt's keys and values are computed once and copied into each generation: the
+    logits of a prompt read after that cache agree with those of the whole prompt read at once."""
+    import torch
+
+    from assistant.llm import LlmGenerator
+    from assistant.prompts import SYSTEM_PROMPT
+
+    generator = LlmGenerator()
+    model, tokenizer = generator._load()
+    messages = [{"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": "Passages:\n[1] Le billet coûte 2,75 $.\n\nQuestion: Combien coûte le billet ?"}]
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+    with generator._generate_lock:
+        cache = generator._prefix_cache(model, tokenizer, SYSTEM_PROMPT, ids)
+        assert cache is not None and 100 < cache.get_seq_length() < ids.shape[1]
+        assert generator._prefix_cache(model, tokenizer, "another system prompt", ids) is None  # not its prefix
+        with torch.inference_mode():
+            whole = model(input_ids=ids).logits[0, -1].float()
+            length = cache.get_seq_length()
+            reused = model(input_ids=ids[:, length:], past_key_values=cache).logits[0, -1].float()
+    assert int(whole.argmax()) == int(reused.argmax())
+    assert torch.allclose(whole, reused, atol=0.05 * float(whole.abs().max()))
+    # A copy each time: the stored cache still holds only the system prompt after a generation.
+    assert generator._prefix_cache(model, tokenizer, SYSTEM_PROMPT, ids).get_seq_length() == length
