@@ -25,9 +25,14 @@ SYSTEM_PROMPT = (
 # The line after the question, in its language. It does not repeat the NOT_FOUND escape: with it,
 # the model answered NOT_FOUND to answerable French questions about the seeds (2 of 2 tried);
 # refusal is decided by the evidence checks anyway.
+# Measured on the Swiss dev set with "cite les passages avec [n]": 27 of 40 French drafts ended with a
+# literal "[n]", sometimes where the asked-for value should have been; a real number as the example
+# is what the model copies instead.
 INSTRUCTION = {
-    "fr": "Réponds en français, en une à trois phrases courtes, et cite les passages avec [n].",
-    "en": "Answer in English, in one to three short sentences, and cite the passages as [n].",
+    "fr": "Réponds en français, en une à trois phrases courtes, et cite les passages par leur numéro, "
+          "par exemple [1].",
+    "en": "Answer in English, in one to three short sentences, and cite the passages by their number, "
+          "for example [1].",
 }
 
 REFUSAL = {
