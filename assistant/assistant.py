@@ -238,10 +238,17 @@ class Assistant:
             raw_text = "".join(raw_parts).strip()
             offer = self._offer(raw_text, turn, evidence, passage_numbers, request, generator)
             timings["attribution"] = time.perf_counter() - started
-            decision = policy.decide(policy.signals(
+            values = policy.signals(
                 evidence, not_found=prompts.NOT_FOUND in raw_text, draft_problem_found=bool(offer.problem),
                 answer_text=offer.text, sources=offer.sources, question=turn.standalone,
-            ), generator.name, self.refusal_model, offer.problem, drawn_from_draft=offer.drawn_from_draft)
+            )
+            if generator.can_judge and offer.sources and (not offer.problem or offer.drawn_from_draft):
+                # Only where the policy decides by rule: as a feature of the quote model the judgement
+                # did not earn its place (eval/history.md), and each costs about 0.5 s of prompt reading.
+                values["model_yes"] = self._judged(turn.standalone, offer.sources, generator)
+                timings["judge"] = time.perf_counter() - started
+            decision = policy.decide(values, generator.name, self.refusal_model, offer.problem,
+                                     drawn_from_draft=offer.drawn_from_draft)
             if not offer.citations:
                 decision.refused, decision.reason = True, offer.problem or "nothing in the sources to quote"
             elif not decision.refused and offer.needs_translation:
@@ -334,6 +341,18 @@ class Assistant:
         source = evidence.sentences[row]
         return self._quoting(source, source.text, prompts.EXTRACTIVE_LEAD[turn.language],
                              needs_translation=generator.can_translate and (source.hit.document.lang or turn.language) != turn.language)
+
+    @staticmethod
+    def _judged(question: str, sources: list, generator: Generator, most: int = 3) -> float:
+        """The generator's probability that the answer's best source sentence states the answer
+        (the highest over its first ``most`` sources, judged in one batch)."""
+        chosen = sources[:most]
+        try:
+            probabilities = generator.answer_probabilities(
+                question, [s.text for s in chosen], [s.hit.document.title or "" for s in chosen])
+        except (GeneratorUnavailableError, ModelFileError, RuntimeError):
+            probabilities = None
+        return max(probabilities) if probabilities else 0.5
 
     @staticmethod
     def _quoting(source, text: str, lead: str, needs_translation: bool = False) -> _Offer | None:

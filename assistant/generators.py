@@ -50,12 +50,14 @@ class Generator(ABC):
 
     * ``quotes_sources``: the text is source sentences quoted as they are (so it is in the
       sources' language and needs no check of numbers written in words);
-    * ``can_translate``: :meth:`translate` turns a source sentence into the question's language.
+    * ``can_translate``: :meth:`translate` turns a source sentence into the question's language;
+    * ``can_judge``: :meth:`answer_probabilities` says how likely a source sentence answers a question.
     """
 
     name: str = "generator"
     quotes_sources: bool = False
     can_translate: bool = False
+    can_judge: bool = False
 
     @abstractmethod
     def stream(self, request: GenerationRequest) -> Iterator[str]:
@@ -70,6 +72,12 @@ class Generator(ABC):
 
     def translate(self, sentence: str, language: str) -> str | None:
         """``sentence`` in ``language`` ("fr" or "en"); None when this generator cannot translate."""
+        return None
+
+    def answer_probabilities(self, question: str, sentences: list[str],
+                             titles: list[str] | None = None) -> list[float] | None:
+        """For each source sentence (from the release titled ``titles[i]``), the probability that
+        it states the answer to ``question``; None when this generator cannot judge."""
         return None
 
 

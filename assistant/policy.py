@@ -12,7 +12,8 @@ Three kinds of rule, applied in this order:
    what can be quoted): the one the draft was drawn from when only a figure, date or name of the
    draft is missing from it, else the best-ranked one.
 3. **The decision** (:func:`decide`): a draft that passed every check is answered when the
-   evidence is close enough to the question, and so is the sentence a draft was drawn from; the
+   evidence is close enough to the question and the LLM does not judge that its source sentence
+   fails to state the answer, and so is the sentence a draft was drawn from; the
    best-ranked sentence offered in its place is answered only when a
    logistic model over measured signals (how close its sentence is to the question, whether it is
    the best sentence, whether it holds the type asked for, whether the question's years and names
@@ -56,6 +57,11 @@ UNCALIBRATED_MIN_RELEVANCE = 0.40
 # retrieved sentence answers about something else (chosen on the tune halves, eval/history.md).
 SUBJECT_MARGIN = 0.35
 UNSUPPORTED = "no answer sentence is supported by the sources"
+# The LLM's judgement of the answer's source sentence (P(yes) that it states the answer, see
+# assistant.llm.LlmGenerator.answer_probabilities): below this, an answer the rules would show is
+# refused. Chosen on the tune halves (eval/calibrate.py prints the table; eval/history.md).
+MIN_MODEL_YES = 0.25
+JUDGE_VETO = "the model judges that the answer's source does not state it"
 
 
 @dataclass
@@ -170,6 +176,16 @@ def confidence(values: dict[str, float], weights: dict[str, float], bias: float)
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
+def _judged(decision: Decision) -> Decision:
+    """An answer the rules show is refused when the LLM judged (``model_yes``) that its source
+    sentence does not state the answer (the signal is absent for generators that cannot judge)."""
+    judged = decision.signals.get("model_yes")
+    if not decision.refused and judged is not None and judged < MIN_MODEL_YES:
+        decision.refused = True
+        decision.reason = f"{JUDGE_VETO} (P(yes) {judged:.2f} < {MIN_MODEL_YES})"
+    return decision
+
+
 def decide(values: dict[str, float], generator: str, model: dict | None = None, problem: str = "",
            drawn_from_draft: bool = False) -> Decision:
     """Answer or refuse the answer on offer, from the signals.
@@ -181,17 +197,19 @@ def decide(values: dict[str, float], generator: str, model: dict | None = None, 
       (``drawn_from_draft``): answered when that sentence is as close to the question as a passed
       draft's evidence must be (replayed on the dev sets: 4 more right answers, 2 wrong, no
       unanswerable question answered; eval/history.md).
+    * In both cases above, when the generator judged the answer's source sentence (``model_yes``,
+      the LLM's P(yes) that it states the answer), below :data:`MIN_MODEL_YES` it is refused.
     * The draft failed and the best-ranked sentence is on offer: answered only when the calibrated
       model of ``generator`` (fitted on such cases, ``eval/calibrate.py``) gives it at least its
       threshold; without a model (a test's fake generator), refused.
     """
     if not problem:
         refused = values.get("relevance", 0.0) < UNCALIBRATED_MIN_RELEVANCE
-        return Decision(refused, "no sentence close enough to the question" if refused else "", None, values)
+        return _judged(Decision(refused, "no sentence close enough to the question" if refused else "", None, values))
     if drawn_from_draft:
         refused = values.get("source_relevance", 0.0) < UNCALIBRATED_MIN_RELEVANCE
-        return Decision(refused, f"{problem}; the sentence it came from is not close enough to the question" if refused else "",
-                        None, values)
+        return _judged(Decision(refused, f"{problem}; the sentence it came from is not close enough to the question"
+                                if refused else "", None, values))
     model = _stored_model() if model is None else model
     fitted = model.get(generator)
     if not fitted:

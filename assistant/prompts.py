@@ -87,6 +87,28 @@ def as_of(iso_date: str, language: str) -> str:
     return f"As of {written}: "
 
 
+# The judge: does one source sentence state the answer? Read as P(yes) against P(no) of the first
+# word, for a handful of sentences in one batch (assistant.llm.LlmGenerator.answer_probabilities).
+JUDGE_SYSTEM = (
+    "You check sources for a journalist. You are given a question and one sentence from a press release. "
+    "Reply yes if the sentence states the answer to the question (for the same subject, group, period and "
+    "organisation as asked), otherwise reply no. Reply with one word: yes or no."
+)
+
+
+def judge_prompt(question: str, sentence: str, title: str = "") -> str:
+    """The judge's user message: the release's title for context, the sentence, the question.
+
+    Example:
+        >>> print(judge_prompt("Who signed?", "Ms Roy signed it.", "Agreement"))
+        Press release: Agreement
+        Sentence: Ms Roy signed it.
+        Question: Who signed?
+    """
+    head = f"Press release: {as_data(title)}\n" if title else ""
+    return f"{head}Sentence: {as_data(sentence)}\nQuestion: {as_data(question)}"
+
+
 REWRITE_SYSTEM = (
     "Rewrite the user's last question so that it can be understood without the conversation. "
     "Keep its language. Output only the rewritten question."

@@ -30,6 +30,9 @@ from .data import half_of
 REFUSAL_MODEL = Path(__file__).resolve().parents[1] / "assistant" / "data" / "refusal.json"
 FEATURES = ("relevance", "top_overlap", "type_in_evidence", "not_found", "type_in_answer", "source_relevance",
             "source_is_top", "qualifiers")
+#: The LLM's judgement (P(yes) that the answer's source sentence states the answer), recorded for the
+#: answers the policy shows by rule (assistant.policy.MIN_MODEL_YES); not a feature of the quote model.
+JUDGE_SIGNAL = "model_yes"
 L2 = 0.5
 # Utility of a decision, to choose the threshold: a wrong answer shown costs more than a refusal
 # (a journalist may publish it); a right answer is worth one.
@@ -164,6 +167,40 @@ def evaluate(records: list[dict], model: dict, split: str) -> dict:
     return result
 
 
+def judged_by_rule(records: list[dict]) -> list[dict]:
+    """The answers that the policy's rules show or that the judge vetoed (a passed draft, or the
+    sentence a failed draft was drawn from), with the LLM's judgement."""
+    from assistant.policy import JUDGE_VETO
+
+    return [r for r in records if r.get("confidence") is None and r.get("offered")
+            and JUDGE_SIGNAL in (r.get("signals") or {})
+            and (not r["refused"] or r.get("refusal_reason", "").startswith(JUDGE_VETO))]
+
+
+def judge_table(records: list[dict], wrong_cost: float) -> float:
+    """Print the judgement's AUC on each half and what each veto threshold does; return the
+    threshold of best utility on the tune half (ties: the lowest, the one that vetoes least)."""
+    cuts = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
+    best, best_utility = 0.0, -np.inf
+    for split in ("tune", "report"):
+        chosen = judged_by_rule([r for r in records if r["split"] == split])
+        scores = np.array([r["signals"][JUDGE_SIGNAL] for r in chosen])
+        right = np.array([bool(r.get("offered_correct")) for r in chosen])
+        unanswerable = np.array([not r["answerable"] for r in chosen])
+        score_auc = auc(scores, right.astype(float)) if len(chosen) else None
+        print(f"  {JUDGE_SIGNAL} on {len(chosen)} answers shown by rule ({split}): AUC "
+              f"{float('nan') if score_auc is None else score_auc:.2f}")
+        for cut in cuts:
+            shown = scores >= cut
+            utility = (shown & right).sum() - wrong_cost * (shown & ~right).sum()
+            print(f"    veto below {cut:.2f}: right {int((shown & right).sum())}, wrong {int((shown & ~right).sum())} "
+                  f"(unanswerable {int((shown & unanswerable).sum())}), utility {utility:g}")
+            if split == "tune" and utility > best_utility + 1e-9:
+                best, best_utility = cut, utility
+    print(f"  veto threshold of best utility on the tune half: {best}")
+    return best
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", nargs="+", type=Path, help="report.json files of `porteparole eval` runs")
@@ -188,6 +225,8 @@ def main(argv=None) -> int:
                   f"signals: {aucs}")
             print(f"        policy {result['decision']}; every quote shown {result['every_quote']}; "
                   f"no quote shown {result['no_quote']}")
+        if judged_by_rule(records):
+            judge_table(records, args.wrong_cost)
         for left_out in model["features"]:
             reduced = calibrate(records, [f for f in model["features"] if f != left_out], args.wrong_cost)
             result = evaluate(records, reduced, "report")

@@ -34,7 +34,10 @@ class ReplayGenerator(Generator):
     name = "llm"
     can_translate = False
 
-    def __init__(self, records: list[dict]) -> None:
+    def __init__(self, records: list[dict], judge: Generator | None = None) -> None:
+        #: A real generator that judges source sentences (``--judge``): its signal is computed afresh.
+        self.judge = judge
+        self.can_judge = judge is not None and judge.can_judge
         self.drafts: dict[str, deque[str]] = defaultdict(deque)
         for record in records:
             if record.get("raw") is not None:
@@ -49,6 +52,9 @@ class ReplayGenerator(Generator):
             return
         yield queue.popleft()
 
+    def answer_probabilities(self, question, sentences, titles=None):
+        return self.judge.answer_probabilities(question, sentences, titles) if self.judge else None
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -56,12 +62,19 @@ def main(argv=None) -> int:
     parser.add_argument("--sets", default="seeds,piaf,journalists")
     parser.add_argument("--out", type=Path, help="where the indexes are (default: next to the report)")
     parser.add_argument("--data", help="evaluation data directory (default: ../shared/evaldata)")
+    parser.add_argument("--judge", action="store_true",
+                        help="load the LLM to compute its judgement of the answer's source (model_yes) afresh")
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text(encoding="utf-8"))
     recorded = report["answers"]["llm"]
     sets = {s.strip() for s in args.sets.split(",") if s.strip()} & set(recorded)
     records = [r for name in ("seeds", "journalists", "piaf") if name in sets for r in recorded[name]["records"]]
-    generator = ReplayGenerator(records)
+    judge = None
+    if args.judge:
+        from assistant.llm import LlmGenerator
+
+        judge = LlmGenerator()
+    generator = ReplayGenerator(records, judge)
     indexes = (args.out or args.report.parent) / "indexes"
     sample = report.get("sample", 15)
     section = answer_section(load_eval_data(args.data), indexes, "llm", sample, sets, shared_generator=generator)

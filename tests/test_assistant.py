@@ -246,3 +246,42 @@ def test_prompt_text_from_documents_and_users_is_inert():
     for text in (prompt, rewrite):
         assert "<|" not in text and "NOT_FOUND" not in text
     assert "Entrée : 4,50 $." in prompt and "[1] Entrée" in prompt and "NOT_FOUND [1]" not in prompt
+
+
+class JudgingGenerator(FakeGenerator):
+    """A fake that can judge: P(yes) 0.9 for sentences holding ``needle``, else 0.1."""
+
+    can_judge = True
+
+    def __init__(self, reply, needle):
+        super().__init__(reply)
+        self.needle, self.judged = needle, []
+
+    def answer_probabilities(self, question, sentences, titles=None):
+        self.judged.append((question, list(sentences), list(titles or [])))
+        return [0.9 if self.needle in s else 0.1 for s in sentences]
+
+
+def test_a_judging_generator_scores_the_answers_source_sentence(sample_index):
+    generator = JudgingGenerator("A single ticket costs $2.75 on night buses.", "$2.75")
+    answer = Assistant(sample_index, generator).ask("How much does a night bus ticket cost?")
+    assert not answer.refused
+    (question, sentences, titles), = generator.judged
+    assert question == "How much does a night bus ticket cost?"
+    assert any("$2.75" in s for s in sentences) and all(titles)
+    assert answer.signals["model_yes"] == 0.9
+
+
+def test_a_generator_that_cannot_judge_records_no_judgement(sample_index):
+    answer = Assistant(sample_index, FakeGenerator("A single ticket costs $2.75 on night buses.")).ask(
+        "How much does a night bus ticket cost?")
+    assert "model_yes" not in answer.signals
+
+
+def test_a_draft_whose_source_the_judge_rejects_is_refused(sample_index):
+    from assistant.policy import JUDGE_VETO
+
+    generator = JudgingGenerator("A single ticket costs $2.75 on night buses.", "no sentence holds this")
+    answer = Assistant(sample_index, generator).ask("How much does a night bus ticket cost?")
+    assert answer.refused and answer.refusal_reason.startswith(JUDGE_VETO)
+    assert answer.signals["model_yes"] == 0.1 and answer.offered_text  # what was vetoed stays inspectable

@@ -150,6 +150,35 @@ def test_decide_without_a_calibrated_model_keeps_the_earlier_rules():
     assert decide({"relevance": 0.9}, "fake", model={}, problem="the model found no answer").refused is True
 
 
+def test_the_judge_vetoes_only_what_the_rules_would_show():
+    from assistant.policy import JUDGE_VETO, MIN_MODEL_YES
+
+    low, high = MIN_MODEL_YES - 0.1, MIN_MODEL_YES + 0.1
+    assert decide({"relevance": 0.6, "model_yes": high}, "fake", model={}).refused is False
+    vetoed = decide({"relevance": 0.6, "model_yes": low}, "fake", model={})
+    assert vetoed.refused and vetoed.reason.startswith(JUDGE_VETO)
+    drawn = decide({"relevance": 0.6, "source_relevance": 0.6, "model_yes": low}, "fake", model={},
+                   problem="no answer sentence is supported by the sources ($3.10)", drawn_from_draft=True)
+    assert drawn.refused and drawn.reason.startswith(JUDGE_VETO)
+    # Refused for another reason: that reason stays; without a judgement: the rules alone.
+    assert decide({"relevance": 0.3, "model_yes": low}, "fake", model={}).reason.startswith("no sentence close")
+    assert decide({"relevance": 0.6}, "fake", model={}).refused is False
+
+
+def test_the_judge_threshold_is_chosen_on_the_tune_half(capsys):
+    from eval.calibrate import judge_table
+
+    def record(split, yes, right, refused=False, reason=""):
+        return {"split": split, "confidence": None, "offered": "x", "answerable": right, "offered_correct": right,
+                "refused": refused, "refusal_reason": reason, "signals": {"model_yes": yes}}
+
+    records = [record("tune", 0.9, True), record("tune", 0.8, True), record("tune", 0.12, False),
+               record("tune", 0.22, False), record("tune", 0.05, True), record("report", 0.5, True),
+               record("tune", 0.3, False, True, "no sentence close enough")]  # refused by a rule: not counted
+    assert judge_table(records, wrong_cost=1.0) == 0.25
+    assert "AUC" in capsys.readouterr().out
+
+
 def test_calibration_maths():
     from eval.calibrate import auc, choose_threshold, fit_logistic, probabilities
 

@@ -228,3 +228,20 @@ def test_the_system_prompt_is_read_once_and_reused_with_the_same_next_token():
     assert torch.allclose(whole, reused, atol=0.05 * float(whole.abs().max()))
     # A copy each time: the stored cache still holds only the system prompt after a generation.
     assert generator._prefix_cache(model, tokenizer, SYSTEM_PROMPT, ids).get_seq_length() == length
+
+
+def test_the_judge_tells_a_sentence_that_answers_from_one_that_does_not():
+    """P(yes) read from one batched forward pass of differing lengths (left padding): the sentence
+    that states the price scores above the one about another subject, in both languages, and each
+    sentence scores the same alone as in the batch."""
+    from assistant.llm import LlmGenerator
+
+    generator = LlmGenerator()
+    sentences = ["Le billet simple coûte 2,75 $ et les abonnements mensuels sont valables sans supplément.",
+                 "Le réseau de nuit compte 23 lignes, qui desservent tous les quartiers de la ville."]
+    titles = ["Le réseau de nuit", "Le réseau de nuit"]
+    for question in ("How much does a single night bus ticket cost?", "Combien coûte un billet simple ?"):
+        answers, other = generator.answer_probabilities(question, sentences, titles)
+        assert answers > 0.5 > other, (question, answers, other)
+        alone = generator.answer_probabilities(question, sentences[1:], titles[1:])[0]
+        assert abs(alone - other) < 0.05

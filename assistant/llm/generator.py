@@ -44,6 +44,7 @@ class LlmGenerator(Generator):
 
     name = "llm"
     can_translate = True
+    can_judge = True
     _model = None
     _tokenizer = None
     _load_lock = threading.Lock()
@@ -250,11 +251,54 @@ class LlmGenerator(Generator):
         translated = self.complete(system, sentence, max_new_tokens=160)
         return translated.strip().splitlines()[0].strip() if translated and translated.strip() else None
 
+    def answer_probabilities(self, question: str, sentences: list[str], titles: list[str] | None = None) -> list[float]:
+        """For each sentence, the model's probability that it states the answer to ``question``.
+
+        One batched forward pass (left-padded, only the last position's logits kept): P("yes")
+        against P("no") as the first word of the reply to :data:`~assistant.prompts.JUDGE_SYSTEM`.
+
+        Example:
+            >>> LlmGenerator().answer_probabilities("Who signed?", ["Ms Roy signed it.", "It rained."])  # doctest: +SKIP
+            [0.97, 0.02]
+        """
+        import torch
+
+        from .. import prompts
+
+        if not sentences:
+            return []
+        model, tokenizer = self._load()
+        titles = titles or [""] * len(sentences)
+        texts = [tokenizer.apply_chat_template(
+            [{"role": "system", "content": prompts.JUDGE_SYSTEM},
+             {"role": "user", "content": prompts.judge_prompt(question, sentence, title)}],
+            add_generation_prompt=True, tokenize=False) for sentence, title in zip(sentences, titles)]
+        padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+        try:
+            batch = tokenizer(texts, return_tensors="pt", padding=True)
+        finally:
+            tokenizer.padding_side = padding_side
+        mask = batch["attention_mask"]
+        # Left padding: positions count real tokens only (generate() does this; a plain forward does not).
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with self._generate_lock, torch.inference_mode():
+            logits = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
+                           use_cache=False, logits_to_keep=1).logits[:, -1, :].float()
+        yes, no = _word_ids(tokenizer, ("yes", "Yes")), _word_ids(tokenizer, ("no", "No"))
+        margin = torch.logsumexp(logits[:, yes], -1) - torch.logsumexp(logits[:, no], -1)
+        return [float(p) for p in torch.sigmoid(margin)]
+
     def prompt_tokens(self, request: GenerationRequest) -> int:
         _, tokenizer = self._load()
         messages = [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]
         encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
         return len(encoded["input_ids"])
+
+
+def _word_ids(tokenizer, words: tuple[str, ...]) -> list[int]:
+    """The token ids of ``words`` written alone (each must be one token)."""
+    ids = [tokenizer.encode(word, add_special_tokens=False) for word in words]
+    return [token[0] for token in ids if len(token) == 1]
 
 
 # A finished sentence (or citation) followed by a blank line: the answer's paragraph is over.
