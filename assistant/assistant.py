@@ -20,7 +20,7 @@ import numpy as np
 from index import Hit, Index, InvalidQueryError, SearchFilters
 
 from . import conversation, policy, prompts
-from .attribution import AttributedSentence, attribute, make_citations, model_markers
+from .attribution import AttributedSentence, attribute, make_citations, matching_text, model_markers
 from .errors import GeneratorUnavailableError, InvalidQuestionError, ModelFileError
 from .evidence import Evidence, EvidenceScorer
 from .facts import unsupported_facts
@@ -298,7 +298,8 @@ class Assistant:
         """Attribute the draft; if it fails a check, offer a quote of the best source sentence instead."""
         _, answer_sentences = model_markers(raw_text)
         embedder = self.index.embedder
-        answer_vectors = embedder.encode_document([s for s, _ in answer_sentences]) if answer_sentences else np.zeros((0, 1))
+        answer_vectors = (embedder.encode_document([matching_text(s, turn.standalone) for s, _ in answer_sentences])
+                          if answer_sentences else np.zeros((0, 1)))
         attributed = attribute(answer_sentences, evidence.sentences, evidence.vectors, answer_vectors, passage_numbers,
                                turn.standalone, embedder.same_meaning_cosine)
         text, citations = make_citations(attributed)

@@ -30,7 +30,7 @@ _FILLER = re.compile(r"[,;]?\s+(as stated in|according to|this information is|is
 # Whole sentences that only point at the passages ("This can be found in passage [5], which states
 # ..."), and lead-ins that announce the answer ("La réponse est :"): they claim nothing.
 _POINTER = re.compile(r"^(this|that|the (above )?information|these facts|cette information|ceci|cela)\b.{0,40}"
-                      r"\b(found|stated|mentioned|provided|given|trouve|indiqu|mentionn|précis)", re.I)
+                      r"\b(found|stated|mentioned|provided|given|trouve|indiqu|mentionn|précis|donn)", re.I)
 _LEAD_IN = re.compile(r"^(the answer is|la réponse est|réponse|answer)\s*:?\s*", re.I)
 # The model sometimes copies a passage's header after its answer: " — Title (Issuer, date)".
 _HEADER_ECHO = re.compile(r"(^|\s+)—\s+[^—]*$")
@@ -76,13 +76,27 @@ def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
         clean = _STRAY_MARKER.sub("", _MARKER.sub("", sentence)).strip()
         if _POINTER.search(clean):
             continue
+        announced = _LEAD_IN.match(clean) is not None and bool(_LEAD_IN.sub("", clean).strip())
         clean = _HEADER_ECHO.sub("", _DATELINE.sub("", _LEAD_IN.sub("", clean))).strip()
         clean = _SPLIT_NUMBER.sub(r"\1,\2", _FILLER.sub("", clean).strip(" ,;:"))
-        if len(re.findall(r"\w+", clean)) >= MIN_CLAIM_WORDS:
+        # "La réponse est : 4.50$." is the answer itself, however short.
+        if len(re.findall(r"\w+", clean)) >= MIN_CLAIM_WORDS or (announced and re.search(r"\w", clean)):
             if clean[-1:] not in ".!?…":
                 clean += "."
             sentences.append((clean, numbers))
     return " ".join(s for s, _ in sentences), sentences
+
+
+def matching_text(sentence: str, question: str) -> str:
+    """What an answer sentence is compared with the sources by: itself, or, when it is a bare value
+    ("4.50 $.", fewer than three words), the question followed by it (a value alone means little
+    to an embedding).
+
+    Example:
+        >>> matching_text("4.50 $.", "Combien coûte une entrée ?")
+        'Combien coûte une entrée ? 4.50 $.'
+    """
+    return sentence if len(re.findall(r"\w+", sentence)) >= MIN_CLAIM_WORDS else f"{question} {sentence}"
 
 
 def attribute(

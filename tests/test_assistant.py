@@ -131,6 +131,9 @@ def test_model_markers_and_filler_are_cleaned():
     # A line break ends a sentence: "Cette" is then a sentence's first word, not a name.
     _, sentences = model_markers("La réponse est : 4.50 $ [2]\nCette entrée coûte 4.50 $ pour la piscine de Lakeside.")
     assert sentences[-1] == ("Cette entrée coûte 4.50 $ pour la piscine de Lakeside.", set())
+    # An announced answer is a claim however short; a sentence that only points at a passage is not.
+    _, sentences = model_markers("La réponse est : 4.50$. Cette information est donnée dans le passage [2].")
+    assert sentences == [("4.50$.", set())]
     # A quoted dateline is not a header echo: the claim after its dash stays.
     _, sentences = model_markers("Northbay, December 2, 2024 — Northbay Transit will launch five night bus lines [1].")
     assert sentences == [("Northbay Transit will launch five night bus lines.", {1})]
