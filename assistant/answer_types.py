@@ -81,6 +81,21 @@ _CONTACT = re.compile(r"\+?\d[\d\s().-]{7,}\d|[\w.+-]+@[\w-]+\.[\w.]+|\bwww\.|ht
 # Two capitalised words in a row (a person's first and last name, "Ruedi Lüthy"), or a title before one.
 _PERSON = re.compile(r"\b[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ’'-]+\s+(?:(?:de|van|von|der|di|da|le|la)\s+)?[A-ZÀ-ÖØ-Þ][\w’'-]+|"
                      r"\b(M\.|Mme|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|Prof\.?)\s+[A-ZÀ-ÖØ-Þ]")
+def _name_candidates(text: str):
+    """Every match of :data:`_PERSON`, overlapping ones included: in "le conseiller d'Etat Pierre
+    Maudet" the first pair, "Etat Pierre", is not a name but the next one, "Pierre Maudet", is.
+
+    Example:
+        >>> [m.group(0) for m in _name_candidates("le conseiller d'Etat Pierre Maudet a signé")]
+        ['Etat Pierre', 'Pierre Maudet']
+    """
+    position = 0
+    while (match := _PERSON.search(text, position)) is not None:
+        yield match
+        second_word = re.search(r"\s\S", match.group(0))
+        position = match.start() + (second_word.start() + 1 if second_word else len(match.group(0)))
+
+
 # Capitalised words that start names of bodies, not of people ("Swiss Federal Office", "Conseil fédéral").
 _NOT_GIVEN_NAMES = frozenset("""
 swiss suisse federal fédéral fédérale conseil council office department département commission committee
@@ -142,7 +157,7 @@ def holds_type(text: str, kind: str, number_words: bool = True) -> bool:
     if kind == "contact":
         return bool(_CONTACT.search(text))
     if kind == "person":
-        return any(m.group(1) or m.group(0).split()[0].lower() not in _NOT_GIVEN_NAMES for m in _PERSON.finditer(text))
+        return any(m.group(1) or m.group(0).split()[0].lower() not in _NOT_GIVEN_NAMES for m in _name_candidates(text))
     if kind == "place":
         return bool(_PLACE.search(" " + text))
     if kind == "reason":

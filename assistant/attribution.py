@@ -30,7 +30,7 @@ _FILLER = re.compile(r"[,;]?\s+(as stated in|according to|this information is|is
 # Whole sentences that only point at the passages ("This can be found in passage [5], which states
 # ..."), and lead-ins that announce the answer ("La réponse est :"): they claim nothing.
 _POINTER = re.compile(r"^(this|that|the (above )?information|these facts|cette information|ceci|cela)\b.{0,40}"
-                      r"\b(found|stated|mentioned|provided|given|trouve|indiqu|mentionn|précis|donn)", re.I)
+                      r"\b(found|seen|stated|mentioned|provided|given|trouve|indiqu|mentionn|précis|donn)", re.I)
 _LEAD_IN = re.compile(r"^(the answer is|la réponse est|réponse|answer)\s*:?\s*", re.I)
 # The model sometimes copies a passage's header after its answer: " — Title (Issuer, date)".
 _HEADER_ECHO = re.compile(r"(^|\s+)—\s+[^—]*$")

@@ -134,6 +134,8 @@ def test_model_markers_and_filler_are_cleaned():
     # An announced answer is a claim however short; a sentence that only points at a passage is not.
     _, sentences = model_markers("La réponse est : 4.50$. Cette information est donnée dans le passage [2].")
     assert sentences == [("4.50$.", set())]
+    _, sentences = model_markers("Carlo Schmid-Sutter was the president of ElCom. This can be seen from passage [3].")
+    assert sentences == [("Carlo Schmid-Sutter was the president of ElCom.", set())]
     # A quoted dateline is not a header echo: the claim after its dash stays.
     _, sentences = model_markers("Northbay, December 2, 2024 — Northbay Transit will launch five night bus lines [1].")
     assert sentences == [("Northbay Transit will launch five night bus lines.", {1})]

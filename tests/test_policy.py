@@ -46,6 +46,9 @@ def test_holding_a_type():
     assert not holds_type("L'entente est conclue pour trois ans.", "duration", number_words=False)
     assert holds_type("Contact: presse@example.ch, +41 58 462 31 53", "contact")
     assert holds_type("Le Prof. Ruedi Lüthy soigne des patients.", "person")
+    # A body's name just before a person's ("d'Etat Pierre"): the person is still found.
+    assert holds_type("Signé par le conseiller d'Etat Pierre Maudet, à Berne.", "person")
+    assert not holds_type("Signé par le Conseil fédéral, à Berne.", "person")
 
 
 def test_qualifiers_are_years_and_names():
