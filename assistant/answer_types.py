@@ -81,6 +81,8 @@ _CONTACT = re.compile(r"\+?\d[\d\s().-]{7,}\d|[\w.+-]+@[\w-]+\.[\w.]+|\bwww\.|ht
 # Two capitalised words in a row (a person's first and last name, "Ruedi Lüthy"), or a title before one.
 _PERSON = re.compile(r"\b[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ’'-]+\s+(?:(?:de|van|von|der|di|da|le|la)\s+)?[A-ZÀ-ÖØ-Þ][\w’'-]+|"
                      r"\b(M\.|Mme|Mr\.?|Mrs\.?|Ms\.?|Dr\.?|Prof\.?)\s+[A-ZÀ-ÖØ-Þ]")
+
+
 def _name_candidates(text: str):
     """Every match of :data:`_PERSON`, overlapping ones included: in "le conseiller d'Etat Pierre
     Maudet" the first pair, "Etat Pierre", is not a name but the next one, "Pierre Maudet", is.

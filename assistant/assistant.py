@@ -245,7 +245,9 @@ class Assistant:
             if generator.can_judge and offer.sources and (not offer.problem or offer.drawn_from_draft):
                 # Only where the policy decides by rule: as a feature of the quote model the judgement
                 # did not earn its place (eval/history.md), and each costs about 0.5 s of prompt reading.
-                values["model_yes"] = self._judged(turn.standalone, offer.sources, generator)
+                judged = self._judged(turn.standalone, offer.sources, generator)
+                if judged is not None:
+                    values["model_yes"] = judged
                 timings["judge"] = time.perf_counter() - started
             decision = policy.decide(values, generator.name, self.refusal_model, offer.problem,
                                      drawn_from_draft=offer.drawn_from_draft)
@@ -344,16 +346,17 @@ class Assistant:
                              needs_translation=generator.can_translate and (source.hit.document.lang or turn.language) != turn.language)
 
     @staticmethod
-    def _judged(question: str, sources: list, generator: Generator, most: int = 3) -> float:
+    def _judged(question: str, sources: list, generator: Generator, most: int = 3) -> float | None:
         """The generator's probability that the answer's best source sentence states the answer
-        (the highest over its first ``most`` sources, judged in one batch)."""
+        (the highest over its first ``most`` sources, judged in one batch); None when the judge
+        could not run (the rules then decide alone, as for a generator that cannot judge)."""
         chosen = sources[:most]
         try:
             probabilities = generator.answer_probabilities(
                 question, [s.text for s in chosen], [s.hit.document.title or "" for s in chosen])
         except (GeneratorUnavailableError, ModelFileError, RuntimeError):
             probabilities = None
-        return max(probabilities) if probabilities else 0.5
+        return max(probabilities) if probabilities else None
 
     @staticmethod
     def _quoting(source, text: str, lead: str, needs_translation: bool = False) -> _Offer | None:

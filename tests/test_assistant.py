@@ -290,3 +290,13 @@ def test_a_draft_whose_source_the_judge_rejects_is_refused(sample_index):
     answer = Assistant(sample_index, generator).ask("How much does a night bus ticket cost?")
     assert answer.refused and answer.refusal_reason.startswith(JUDGE_VETO)
     assert answer.signals["model_yes"] == 0.1 and answer.offered_text  # what was vetoed stays inspectable
+
+
+def test_a_judge_that_fails_leaves_the_decision_to_the_rules(sample_index):
+    class FailingJudge(JudgingGenerator):
+        def answer_probabilities(self, question, sentences, titles=None):
+            raise RuntimeError("out of memory")
+
+    answer = Assistant(sample_index, FailingJudge("A single ticket costs $2.75 on night buses.", "$2.75")).ask(
+        "How much does a night bus ticket cost?")
+    assert not answer.refused and "model_yes" not in answer.signals

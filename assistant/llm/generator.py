@@ -273,15 +273,16 @@ class LlmGenerator(Generator):
             [{"role": "system", "content": prompts.JUDGE_SYSTEM},
              {"role": "user", "content": prompts.judge_prompt(question, sentence, title)}],
             add_generation_prompt=True, tokenize=False) for sentence, title in zip(sentences, titles)]
-        padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-        try:
-            batch = tokenizer(texts, return_tensors="pt", padding=True)
-        finally:
-            tokenizer.padding_side = padding_side
-        mask = batch["attention_mask"]
-        # Left padding: positions count real tokens only (generate() does this; a plain forward does not).
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with self._generate_lock, torch.inference_mode():
+            # The tokenizer is shared: its padding side is switched only while the lock is held.
+            padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+            try:
+                batch = tokenizer(texts, return_tensors="pt", padding=True)
+            finally:
+                tokenizer.padding_side = padding_side
+            mask = batch["attention_mask"]
+            # Left padding: positions count real tokens only (generate() does this; a plain forward does not).
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
             logits = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
                            use_cache=False, logits_to_keep=1).logits[:, -1, :].float()
         yes, no = _word_ids(tokenizer, ("yes", "Yes")), _word_ids(tokenizer, ("no", "No"))
