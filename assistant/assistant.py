@@ -242,7 +242,7 @@ class Assistant:
                 evidence, not_found=prompts.NOT_FOUND in raw_text, draft_problem_found=bool(offer.problem),
                 answer_text=offer.text, sources=offer.sources, question=turn.standalone,
             )
-            if generator.can_judge and offer.sources and (not offer.problem or offer.drawn_from_draft):
+            if generator.can_judge and offer.sources and policy.decided_by_rule(offer.problem, offer.drawn_from_draft):
                 # Only where the policy decides by rule: as a feature of the quote model the judgement
                 # did not earn its place (eval/history.md), and each costs about 0.5 s of prompt reading.
                 judged = self._judged(turn.standalone, offer.sources, generator)

@@ -76,11 +76,12 @@ def model_markers(text: str) -> tuple[str, list[tuple[str, set[int]]]]:
         clean = _STRAY_MARKER.sub("", _MARKER.sub("", sentence)).strip()
         if _POINTER.search(clean):
             continue
-        announced = _LEAD_IN.match(clean) is not None and bool(_LEAD_IN.sub("", clean).strip())
-        clean = _HEADER_ECHO.sub("", _DATELINE.sub("", _LEAD_IN.sub("", clean))).strip()
+        after_lead_in = _LEAD_IN.sub("", clean)
+        announced = after_lead_in != clean
+        clean = _HEADER_ECHO.sub("", _DATELINE.sub("", after_lead_in)).strip()
         clean = _SPLIT_NUMBER.sub(r"\1,\2", _FILLER.sub("", clean).strip(" ,;:"))
         # "La réponse est : 4.50$." is the answer itself, however short.
-        if len(re.findall(r"\w+", clean)) >= MIN_CLAIM_WORDS or (announced and re.search(r"\w", clean)):
+        if _word_count(clean) >= MIN_CLAIM_WORDS or (announced and _word_count(clean)):
             if clean[-1:] not in ".!?…":
                 clean += "."
             sentences.append((clean, numbers))
@@ -96,7 +97,11 @@ def matching_text(sentence: str, question: str) -> str:
         >>> matching_text("4.50 $.", "Combien coûte une entrée ?")
         'Combien coûte une entrée ? 4.50 $.'
     """
-    return sentence if len(re.findall(r"\w+", sentence)) >= MIN_CLAIM_WORDS else f"{question} {sentence}"
+    return sentence if _word_count(sentence) >= MIN_CLAIM_WORDS else f"{question} {sentence}"
+
+
+def _word_count(text: str) -> int:
+    return len(re.findall(r"\w+", text))
 
 
 def attribute(

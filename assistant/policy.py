@@ -176,6 +176,12 @@ def confidence(values: dict[str, float], weights: dict[str, float], bias: float)
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
+def decided_by_rule(problem: str, drawn_from_draft: bool) -> bool:
+    """Whether :func:`decide` judges this offer by rule (a passed draft, or the sentence a failed
+    draft was drawn from), the only offers the LLM's judgement (``model_yes``) is used for."""
+    return not problem or drawn_from_draft
+
+
 def _judged(decision: Decision) -> Decision:
     """An answer the rules show is refused when the LLM judged (``model_yes``) that its source
     sentence does not state the answer (the signal is absent for generators that cannot judge)."""
