@@ -242,15 +242,19 @@ class Assistant:
                 evidence, not_found=prompts.NOT_FOUND in raw_text, draft_problem_found=bool(offer.problem),
                 answer_text=offer.text, sources=offer.sources, question=turn.standalone,
             )
-            if generator.can_judge and offer.sources and policy.decided_by_rule(offer.problem, offer.drawn_from_draft):
-                # Only where the policy decides by rule: as a feature of the quote model the judgement
-                # did not earn its place (eval/history.md), and each costs about 0.5 s of prompt reading.
+            decision = policy.decide(values, generator.name, self.refusal_model, offer.problem,
+                                     drawn_from_draft=offer.drawn_from_draft)
+            if (not decision.refused and generator.can_judge and offer.sources
+                    and policy.decided_by_rule(offer.problem, offer.drawn_from_draft)):
+                # Only an answer the rules would show is judged (each judgement costs prompt
+                # reading); it may then be vetoed. Not as a feature of the quote model: there
+                # it did not earn its place (eval/history.md).
                 judged = self._judged(turn.standalone, offer.sources, generator)
                 if judged is not None:
                     values["model_yes"] = judged
+                    decision = policy.decide(values, generator.name, self.refusal_model, offer.problem,
+                                             drawn_from_draft=offer.drawn_from_draft)
                 timings["judge"] = time.perf_counter() - started
-            decision = policy.decide(values, generator.name, self.refusal_model, offer.problem,
-                                     drawn_from_draft=offer.drawn_from_draft)
             if not offer.citations:
                 decision.refused, decision.reason = True, offer.problem or "nothing in the sources to quote"
             elif not decision.refused and offer.needs_translation:
@@ -346,17 +350,18 @@ class Assistant:
                              needs_translation=generator.can_translate and (source.hit.document.lang or turn.language) != turn.language)
 
     @staticmethod
-    def _judged(question: str, sources: list, generator: Generator, most: int = 3) -> float | None:
-        """The generator's probability that the answer's best source sentence states the answer
-        (the highest over its first ``most`` sources, judged in one batch); None when the judge
-        could not run (the rules then decide alone, as for a generator that cannot judge)."""
-        chosen = sources[:most]
+    def _judged(question: str, sources: list, generator: Generator) -> float | None:
+        """The generator's probability that the answer's first source sentence (the one its first
+        claim was attributed to) states the answer; None when the judge could not run (the rules
+        then decide alone, as for a generator that cannot judge). Judging the first three sources
+        and keeping the highest changed one decision in 135 questions for about twice the prompt
+        reading (eval/history.md)."""
+        first = sources[0]
         try:
-            probabilities = generator.answer_probabilities(
-                question, [s.text for s in chosen], [s.hit.document.title or "" for s in chosen])
+            probabilities = generator.answer_probabilities(question, [first.text], [first.hit.document.title or ""])
         except (GeneratorUnavailableError, ModelFileError, RuntimeError):
             probabilities = None
-        return max(probabilities) if probabilities else None
+        return probabilities[0] if probabilities else None
 
     @staticmethod
     def _quoting(source, text: str, lead: str, needs_translation: bool = False) -> _Offer | None:

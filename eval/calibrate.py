@@ -177,27 +177,27 @@ def judged_by_rule(records: list[dict]) -> list[dict]:
             and (not r["refused"] or r.get("refusal_reason", "").startswith(JUDGE_VETO))]
 
 
-def judge_table(records: list[dict], wrong_cost: float) -> float:
-    """Print the judgement's AUC on each half and what each veto threshold does; return the
-    threshold of best utility on the tune half (ties: the lowest, the one that vetoes least)."""
-    cuts = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
+def threshold_table(records: list[dict], signal: str, select, what: str, wrong_cost: float) -> float:
+    """Print ``signal``'s AUC (right against wrong answer on offer) on each half, over the records
+    ``select`` keeps, and what showing only those at or above each threshold does; return the
+    threshold of best utility on the tune half (ties: the lowest, the one that refuses least)."""
+    cuts = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8)
     best, best_utility = 0.0, -np.inf
     for split in ("tune", "report"):
-        chosen = judged_by_rule([r for r in records if r["split"] == split])
-        scores = np.array([r["signals"][JUDGE_SIGNAL] for r in chosen])
+        chosen = select([r for r in records if r["split"] == split])
+        scores = np.array([r["signals"][signal] for r in chosen])
         right = np.array([bool(r.get("offered_correct")) for r in chosen])
         unanswerable = np.array([not r["answerable"] for r in chosen])
         score_auc = auc(scores, right.astype(float)) if len(chosen) else None
-        print(f"  {JUDGE_SIGNAL} on {len(chosen)} answers shown by rule ({split}): AUC "
-              f"{float('nan') if score_auc is None else score_auc:.2f}")
+        print(f"  {signal} on {len(chosen)} {what} ({split}): AUC {float('nan') if score_auc is None else score_auc:.2f}")
         for cut in cuts:
             shown = scores >= cut
             utility = (shown & right).sum() - wrong_cost * (shown & ~right).sum()
-            print(f"    veto below {cut:.2f}: right {int((shown & right).sum())}, wrong {int((shown & ~right).sum())} "
+            print(f"    shown at {cut:.2f} or above: right {int((shown & right).sum())}, wrong {int((shown & ~right).sum())} "
                   f"(unanswerable {int((shown & unanswerable).sum())}), utility {utility:g}")
             if split == "tune" and utility > best_utility + 1e-9:
                 best, best_utility = cut, utility
-    print(f"  veto threshold of best utility on the tune half: {best}")
+    print(f"  threshold of best utility on the tune half: {best}")
     return best
 
 
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
             print(f"        policy {result['decision']}; every quote shown {result['every_quote']}; "
                   f"no quote shown {result['no_quote']}")
         if judged_by_rule(records):
-            judge_table(records, args.wrong_cost)
+            threshold_table(records, JUDGE_SIGNAL, judged_by_rule, "answers shown by rule (the veto)", args.wrong_cost)
         for left_out in model["features"]:
             reduced = calibrate(records, [f for f in model["features"] if f != left_out], args.wrong_cost)
             result = evaluate(records, reduced, "report")

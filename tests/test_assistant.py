@@ -300,3 +300,13 @@ def test_a_judge_that_fails_leaves_the_decision_to_the_rules(sample_index):
     answer = Assistant(sample_index, FailingJudge("A single ticket costs $2.75 on night buses.", "$2.75")).ask(
         "How much does a night bus ticket cost?")
     assert not answer.refused and "model_yes" not in answer.signals
+
+
+def test_an_answer_the_rules_refuse_is_not_judged(sample_index, monkeypatch):
+    from assistant import policy
+
+    monkeypatch.setattr(policy, "UNCALIBRATED_MIN_RELEVANCE", 0.99)  # no evidence is close enough
+    generator = JudgingGenerator("A single ticket costs $2.75 on night buses.", "$2.75")
+    answer = Assistant(sample_index, generator).ask("How much does a night bus ticket cost?")
+    assert answer.refused and answer.refusal_reason.startswith("no sentence close enough")
+    assert generator.judged == [] and "model_yes" not in answer.signals  # its prompt reading is saved

@@ -169,7 +169,7 @@ def test_the_judge_vetoes_only_what_the_rules_would_show():
 
 
 def test_the_judge_threshold_is_chosen_on_the_tune_half(capsys):
-    from eval.calibrate import judge_table
+    from eval.calibrate import JUDGE_SIGNAL, judged_by_rule, threshold_table
 
     def record(split, yes, right, refused=False, reason=""):
         return {"split": split, "confidence": None, "offered": "x", "answerable": right, "offered_correct": right,
@@ -178,7 +178,7 @@ def test_the_judge_threshold_is_chosen_on_the_tune_half(capsys):
     records = [record("tune", 0.9, True), record("tune", 0.8, True), record("tune", 0.12, False),
                record("tune", 0.22, False), record("tune", 0.05, True), record("report", 0.5, True),
                record("tune", 0.3, False, True, "no sentence close enough")]  # refused by a rule: not counted
-    assert judge_table(records, wrong_cost=1.0) == 0.25
+    assert threshold_table(records, JUDGE_SIGNAL, judged_by_rule, "answers", wrong_cost=1.0) == 0.25
     assert "AUC" in capsys.readouterr().out
 
 

@@ -233,7 +233,7 @@ def test_the_system_prompt_is_read_once_and_reused_with_the_same_next_token():
 def test_the_judge_tells_a_sentence_that_answers_from_one_that_does_not():
     """P(yes) read from one batched forward pass of differing lengths (left padding): the sentence
     that states the price scores above the one about another subject, in both languages, and each
-    sentence scores the same alone as in the batch."""
+    sentence scores the same alone as in the batch, and with the system prompt reused or read again."""
     from assistant.llm import LlmGenerator
 
     generator = LlmGenerator()
@@ -245,3 +245,6 @@ def test_the_judge_tells_a_sentence_that_answers_from_one_that_does_not():
         assert answers > 0.5 > other, (question, answers, other)
         alone = generator.answer_probabilities(question, sentences[1:], titles[1:])[0]
         assert abs(alone - other) < 0.05
+        # The judge's system prompt read once and reused gives what reading it every time gives.
+        rereading = LlmGenerator(reuse_system_prompt=False).answer_probabilities(question, sentences, titles)
+        assert max(abs(a - b) for a, b in zip(rereading, (answers, other))) < 0.05, (rereading, answers, other)

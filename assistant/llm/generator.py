@@ -201,15 +201,10 @@ class LlmGenerator(Generator):
             raise GeneratorUnavailableError(f"Generation failed: {errors[0]}") from errors[0]
 
     @classmethod
-    def _prefix_cache(cls, model, tokenizer, system: str, input_ids):
-        """A fresh copy of the keys and values of ``system``'s tokens when the prompt starts with them.
-
-        Every question's prompt begins with the same system prompt (135 tokens of 500-1,000):
-        read once, its cache is copied into each generation, which then reads only what follows
-        (benchmarks/bench_prefix.py: first token 1.2× sooner on a CPU without AMX). Called with
-        the generation lock held. None when the prompt does not start with those tokens, or when
-        reading them failed (the generation then reads the whole prompt and reports any error).
-        """
+    def _system_cache(cls, model, tokenizer, system: str):
+        """``(token ids, keys and values)`` of the system prompt ``system`` alone, read once and kept
+        (never handed out: callers copy it). Called with the generation lock held; None when reading
+        it failed (the caller then reads the whole prompt and reports any error)."""
         import torch
         from transformers import DynamicCache
 
@@ -222,10 +217,27 @@ class LlmGenerator(Generator):
                     cache = model(input_ids=prefix, past_key_values=DynamicCache(), use_cache=True).past_key_values
             except RuntimeError:
                 return None
-            if len(cls._system_caches) >= 8:  # a few fixed prompts (answer, rewrite, translate); bounded anyway
+            if len(cls._system_caches) >= 8:  # a few fixed prompts (answer, judge, rewrite, translate); bounded anyway
                 cls._system_caches.pop(next(iter(cls._system_caches)))
             cls._system_caches[key] = (prefix, cache)
-        prefix, cache = cls._system_caches[key]
+        return cls._system_caches[key]
+
+    @classmethod
+    def _prefix_cache(cls, model, tokenizer, system: str, input_ids):
+        """A fresh copy of the keys and values of ``system``'s tokens when the prompt starts with them.
+
+        Every question's prompt begins with the same system prompt (135 tokens of 500-1,000):
+        read once, its cache is copied into each generation, which then reads only what follows
+        (benchmarks/bench_prefix.py: first token 1.2× sooner on a CPU without AMX). Called with
+        the generation lock held. None when the prompt does not start with those tokens, or when
+        reading them failed (the generation then reads the whole prompt and reports any error).
+        """
+        import torch
+
+        stored = cls._system_cache(model, tokenizer, system)
+        if stored is None:
+            return None
+        prefix, cache = stored
         length = prefix.shape[1]
         if input_ids.shape[0] != 1 or input_ids.shape[1] <= length or not torch.equal(input_ids[0, :length], prefix[0]):
             return None
@@ -256,6 +268,8 @@ class LlmGenerator(Generator):
 
         One batched forward pass (left-padded, only the last position's logits kept): P("yes")
         against P("no") as the first word of the reply to :data:`~assistant.prompts.JUDGE_SYSTEM`.
+        That system prompt is read once and its keys and values reused (1.35x faster for one
+        sentence, ``benchmarks/bench_judge.py``).
 
         Example:
             >>> LlmGenerator().answer_probabilities("Who signed?", ["Ms Roy signed it.", "It rained."])  # doctest: +SKIP
@@ -273,18 +287,29 @@ class LlmGenerator(Generator):
             [{"role": "system", "content": prompts.JUDGE_SYSTEM},
              {"role": "user", "content": prompts.judge_prompt(question, sentence, title)}],
             add_generation_prompt=True, tokenize=False) for sentence, title in zip(sentences, titles)]
+        rows = [tokenizer(text)["input_ids"] for text in texts]
         with self._generate_lock, torch.inference_mode():
-            # The tokenizer is shared: its padding side is switched only while the lock is held.
-            padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-            try:
-                batch = tokenizer(texts, return_tensors="pt", padding=True)
-            finally:
-                tokenizer.padding_side = padding_side
-            mask = batch["attention_mask"]
-            # Left padding: positions count real tokens only (generate() does this; a plain forward does not).
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions,
-                           use_cache=False, logits_to_keep=1).logits[:, -1, :].float()
+            stored = self._system_cache(model, tokenizer, prompts.JUDGE_SYSTEM) if self.reuse_system_prompt else None
+            if stored is not None and all(row[:stored[0].shape[1]] == stored[0][0].tolist() for row in rows):
+                # The judge's system prompt is read once (about half of each judgement's tokens):
+                # only the title, sentence and question are read, after its cached keys and values.
+                prefix, cache = stored
+                cache = copy.deepcopy(cache)
+                cache.batch_repeat_interleave(len(rows))
+                rows = [row[prefix.shape[1]:] for row in rows]
+            else:
+                prefix, cache = torch.zeros((1, 0), dtype=torch.long), None
+            # Each row is left-padded after the system prompt, so that its last token is the
+            # batch's last position (only that position's logits are computed); positions count
+            # real tokens only (generate() does this; a plain forward does not).
+            width = max(len(row) for row in rows)
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows])
+            suffix_mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows])
+            mask = torch.cat([torch.ones((len(rows), prefix.shape[1]), dtype=torch.long), suffix_mask], dim=1)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix.shape[1]:]
+            logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                           use_cache=cache is not None, logits_to_keep=1).logits[:, -1, :].float()
         yes, no = _word_ids(tokenizer, ("yes", "Yes")), _word_ids(tokenizer, ("no", "No"))
         margin = torch.logsumexp(logits[:, yes], -1) - torch.logsumexp(logits[:, no], -1)
         return [float(p) for p in torch.sigmoid(margin)]
