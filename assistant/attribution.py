@@ -42,6 +42,8 @@ _SPLIT_NUMBER = re.compile(r"(?<![\d,.])(\d{1,3}), (\d{3})(?![\d,])")
 MIN_CLAIM_WORDS = 3
 FACT_BONUS = 0.1
 FACT_RERANK_DEPTH = 10
+# How far down the candidates a second source may be looked for (see attribute).
+SECOND_SOURCE_DEPTH = 6
 MODEL_CITATION_BONUS = 0.02
 
 
@@ -163,6 +165,16 @@ def attribute(
                         best, best_score, missing = other, score, []
                         break
             best_sources = [best]
+            if missing:
+                # A sentence that joins two passages ("SECO contributed CHF 4,437,000 to the
+                # project, under which the Basel companies donated trams"): supported when one
+                # of the closest candidates holds what the best one lacks; both are cited.
+                for _, i in scored[1:SECOND_SOURCE_DEPTH]:
+                    other = candidates[i]
+                    if other.hit is not best.hit and not unsupported_facts(
+                            sentence, context + " " + other.hit.supporting_text, question):
+                        best_sources, missing = [best, other], []
+                        break
         else:
             all_context = " ".join({c.hit.chunk.chunk_id: c.hit.chunk.text for c in candidates}.values())
             missing = unsupported_facts(sentence, all_context, question) or ["no supporting passage"]

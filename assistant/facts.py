@@ -20,7 +20,8 @@ _MULTIPLIERS = {
     "milliard": 1e9, "milliards": 1e9, "billion": 1e9, "billions": 1e9, "mrd": 1e9, "bn": 1e9,
 }
 _NUMBER = re.compile(
-    r"(?<![\w.,])(\d{1,3}(?:(?:, |[ \u00a0\u202f.,'])\d{3}(?!\d))+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
+    # Thousands separators: space, no-break spaces, dot, comma and the Swiss apostrophe (' or ’).
+    r"(?<![\w.,])(\d{1,3}(?:(?:, |[ \u00a0\u202f.,'\u2019])\d{3}(?!\d))+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
     r"(?:\s*(mille|thousand|millions?|milliards?|billions?|mio|mrd|bn|k|m)\b)?",
     re.IGNORECASE,
 )
@@ -72,7 +73,7 @@ def number_values(token: str, multiplier: str | None = None) -> set[float]:
         [1.5, 1500.0]
     """
     # ", " inside a number: the generator sometimes writes "43, 000" for "43,000".
-    raw = token.replace(", ", ",").replace("\u00a0", " ").replace("\u202f", " ").replace("'", " ")
+    raw = token.replace(", ", ",").replace("\u00a0", " ").replace("\u202f", " ").replace("'", " ").replace("\u2019", " ")
     readings = set()
     if re.fullmatch(r"\d{1,3}(?:[ .,]\d{3})+(?:[.,]\d+)?", raw):
         groups = re.split(r"[ .,]", raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from assistant import Assistant, ExtractiveGenerator, InvalidQuestionError
@@ -98,6 +99,29 @@ def test_numbers_match_across_languages():
     assert unsupported_facts("It costs 1.5 billion francs.", "Le coût est de 1,5 milliard de francs.") == []
     assert unsupported_facts("The agreement was signed on 2 February 2021.", "signée le mardi 2 février 2021") == []
     assert unsupported_facts("It was signed in March.", "signée le 2 février 2021") == ["month 3"]
+    # Swiss releases group thousands with an apostrophe, straight or typographic.
+    assert number_values("4’437’000") == number_values("4'437'000") == number_values("4 437 000") == {4437000.0}
+
+
+def test_a_sentence_joining_two_passages_is_supported_by_both():
+    """dq010 of the Swiss dev set: the amount is in one passage, the companies in another."""
+    from types import SimpleNamespace
+
+    from assistant.attribution import attribute
+
+    def candidate(text):
+        return SimpleNamespace(text=text, hit=SimpleNamespace(supporting_text=text, document=SimpleNamespace(date="2017-05-02")))
+
+    donated = candidate("In total 115 trams have been donated by the Basel companies BVB and BLT.")
+    question = "How much did SECO contribute to the project under which Basel companies donated trams?"
+    claim = "SECO contributed CHF 4'437'000 to the project, under which the Basel companies BVB and BLT donated trams."
+    for funded, supported in (("The Tram project was funded by SECO with CHF 4’437’000.", True),
+                              ("The Tram project was funded by SECO; its total value was CHF 4’589’000.", False)):
+        candidates = [donated, candidate(funded)]
+        (attributed,) = attribute([(claim, set())], candidates, np.array([[1.0, 0.0], [0.6, 0.8]]),
+                                  np.array([[1.0, 0.0]]), {1: 0, 2: 1}, question, support_min=0.8)
+        assert attributed.supported == supported, attributed.unsupported
+        assert attributed.sources == (candidates if supported else [donated])
 
 
 def test_a_postcode_is_not_a_quantity():
