@@ -61,3 +61,25 @@ def test_the_other_language_version_is_a_fold_out_of_the_same_card():
     assert card.count('<div class="pp-card ') == 1 and '<details class="pp-version" lang="fr">' in card
     assert "French version" in card and "Bus de nuit" in card and " · FR · cp-fr" in card
     assert "<script>" not in card and "&lt;script&gt;" in card
+
+
+def test_an_answer_starts_once_the_sources_being_looked_up_are_found():
+    import threading
+    import time
+
+    from ui.app import SourcesFirst
+
+    gate, found = SourcesFirst(), threading.Event()
+
+    def lookup():
+        with gate.looking_up():
+            found.wait(5)
+
+    threading.Thread(target=lookup).start()
+    time.sleep(0.05)
+    assert gate.wait_for_sources(most=0.05) is False, "a lookup is running: the answer gives up waiting after most"
+    threading.Timer(0.2, found.set).start()
+    started = time.monotonic()
+    assert gate.wait_for_sources(most=5) is True
+    assert 0.1 < time.monotonic() - started < 3
+    assert gate.wait_for_sources(most=0) is True, "nothing running: no wait"

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -29,6 +30,45 @@ MAX_UPLOAD = "20mb"
 SOURCES_CONCURRENCY = 32
 #: Answers written at once; the model itself writes one at a time, the others stream after it.
 ANSWER_CONCURRENCY = 2
+#: How long, at most, an answer waits for other users' sources to be found before it starts.
+SOURCES_FIRST_WAIT = 3.0
+
+
+class SourcesFirst:
+    """Lets every user's sources be found before an answer starts taking the CPU.
+
+    On 2 cores, an answer being written (sentences embedded, the model reading its prompt) halves
+    the speed of the lookups that arrive meanwhile; a question's sources are what its user waits
+    for first. An answer therefore starts once no lookup is running, or after ``most`` seconds
+    (a steady stream of questions cannot hold answers back for longer).
+
+    Example:
+        >>> gate = SourcesFirst()
+        >>> with gate.looking_up():
+        ...     pass
+        >>> gate.wait_for_sources(most=0.1)
+        True
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+
+    @contextmanager
+    def looking_up(self):
+        with self._changed:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def wait_for_sources(self, most: float = SOURCES_FIRST_WAIT) -> bool:
+        """Wait until no lookup is running (True) or ``most`` seconds have passed (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._running == 0, timeout=most)
 MAX_UPLOAD_FILES = 50
 
 I18N = gr.I18n(
@@ -119,6 +159,7 @@ class ChatApp:
         self._reload_lock = threading.Lock()
         self._timeline_dir: Path | None = None
         self._followed_at = time.monotonic()
+        self.sources_first = SourcesFirst()
 
     #: How often, at most, a question checks whether another process wrote to the index (seconds).
     FOLLOW_EVERY = 2.0
@@ -178,8 +219,9 @@ class ChatApp:
         yield history, sources_panel(lang, turn=turn), "", "", None
         try:
             filters = SearchFilters(since=since or None, until=until or None, issuer=tuple(issuers or ()), lang=tuple(langs or ()))
-            retrieved = self.assistant.retrieve(message, history=history[:-2], filters=filters,
-                                                question_dates=bool(question_dates))
+            with self.sources_first.looking_up():
+                retrieved = self.assistant.retrieve(message, history=history[:-2], filters=filters,
+                                                    question_dates=bool(question_dates))
         except (InvalidQuestionError, IndexError_) as exc:
             history[-1] = {"role": "assistant", "content": f"⚠️ {as_plain_text(str(exc))}"}
             yield history, sources_panel(lang, [], turn=turn), "", "", None
@@ -215,6 +257,7 @@ class ChatApp:
             return
         history, draft = list(history), ""
         retrieved, turn = pending["retrieved"], pending["turn"]
+        self.sources_first.wait_for_sources()
         for event in self.assistant.answer_stream(retrieved):
             if event.kind == "text":
                 draft += event.text
