@@ -32,6 +32,7 @@ SOURCES_CONCURRENCY = 32
 ANSWER_CONCURRENCY = 2
 #: How long, at most, an answer waits for other users' sources to be found before it starts.
 SOURCES_FIRST_WAIT = 3.0
+MAX_UPLOAD_FILES = 50
 
 
 class SourcesFirst:
@@ -40,7 +41,8 @@ class SourcesFirst:
     On 2 cores, an answer being written (sentences embedded, the model reading its prompt) halves
     the speed of the lookups that arrive meanwhile; a question's sources are what its user waits
     for first. An answer therefore starts once no lookup is running, or after ``most`` seconds
-    (a steady stream of questions cannot hold answers back for longer).
+    (a steady stream of questions cannot hold answers back for longer; a follow-up question's
+    rewrite by the model counts as part of its lookup).
 
     Example:
         >>> gate = SourcesFirst()
@@ -69,7 +71,7 @@ class SourcesFirst:
         """Wait until no lookup is running (True) or ``most`` seconds have passed (False)."""
         with self._changed:
             return self._changed.wait_for(lambda: self._running == 0, timeout=most)
-MAX_UPLOAD_FILES = 50
+
 
 I18N = gr.I18n(
     en={
