@@ -20,7 +20,7 @@ import numpy as np
 from index import Hit, Index, InvalidQueryError, SearchFilters
 
 from . import conversation, policy, prompts
-from .attribution import AttributedSentence, attribute, make_citations, matching_text, model_markers
+from .attribution import RESTATES_QUESTION, AttributedSentence, attribute, make_citations, matching_text, model_markers
 from .errors import GeneratorUnavailableError, InvalidQuestionError, ModelFileError
 from .evidence import Evidence, EvidenceScorer
 from .facts import unsupported_facts
@@ -87,6 +87,8 @@ class _Offer:
     needs_translation: bool = False
     #: The quote is the source sentence the failed draft was attributed to (see :meth:`_offer`).
     drawn_from_draft: bool = False
+    #: The quote is the passage a draft that only restated the question pointed at with its [n].
+    pointed_at: bool = False
 
 
 class Assistant:
@@ -243,17 +245,17 @@ class Assistant:
                 answer_text=offer.text, sources=offer.sources, question=turn.standalone,
             )
             decision = policy.decide(values, generator.name, self.refusal_model, offer.problem,
-                                     drawn_from_draft=offer.drawn_from_draft)
-            if (not decision.refused and generator.can_judge and offer.sources
-                    and policy.decided_by_rule(offer.problem, offer.drawn_from_draft)):
-                # Only an answer the rules would show is judged (each judgement costs prompt
-                # reading); it may then be vetoed. Not as a feature of the quote model: there
+                                     drawn_from_draft=offer.drawn_from_draft, pointed_at=offer.pointed_at)
+            if generator.can_judge and offer.sources and policy.wants_judgement(decision, offer.problem, offer.drawn_from_draft,
+                                                                               offer.pointed_at):
+                # Only an answer the rules would show, or a passage the draft pointed at, is judged
+                # (each judgement costs prompt reading). Not as a feature of the quote model: there
                 # it did not earn its place (eval/history.md).
                 judged = self._judged(turn.standalone, offer.sources, generator)
                 if judged is not None:
                     values["model_yes"] = judged
                     decision = policy.decide(values, generator.name, self.refusal_model, offer.problem,
-                                             drawn_from_draft=offer.drawn_from_draft)
+                                             drawn_from_draft=offer.drawn_from_draft, pointed_at=offer.pointed_at)
                 timings["judge"] = time.perf_counter() - started
             if not offer.citations:
                 decision.refused, decision.reason = True, offer.problem or "nothing in the sources to quote"
@@ -324,7 +326,14 @@ class Assistant:
         if quoted is not None:
             quoted.drawn_from_draft = True
         else:
-            quoted = self._quote(turn, evidence, passage_numbers, request, generator)
+            # A draft that only restates the question, but says where the answer is ("..., selon
+            # le passage [3]."): that passage, if the generator can judge whether it answers.
+            pointed = _pointed_at(raw_text, attributed, passage_numbers) if generator.can_judge else None
+            quoted = self._quote_source(pointed, turn, evidence, request, generator) if pointed is not None else None
+            if quoted is not None:
+                quoted.pointed_at = True
+            else:
+                quoted = self._quote(turn, evidence, passage_numbers, request, generator)
         if quoted is None:
             return _Offer("", [], [], problem=problem)
         quoted.problem = problem
@@ -381,3 +390,12 @@ class Assistant:
         if unsupported_facts(translated, source.hit.supporting_text, turn.standalone):
             return None
         return self._quoting(source, translated, prompts.TRANSLATED_LEAD[turn.language])
+
+
+def _pointed_at(raw_text: str, attributed: list[AttributedSentence], passage_numbers: dict[int, int]) -> int | None:
+    """The evidence row of the first passage a draft cites, when every sentence of the draft only
+    restates the question (else None: the draft's claims say more than a pointer)."""
+    if not attributed or any(a.unsupported != [RESTATES_QUESTION] for a in attributed):
+        return None
+    cited = [int(n) for n in re.findall(r"\[(\d{1,3})\]", raw_text) if int(n) in passage_numbers]
+    return passage_numbers[cited[0]] if cited else None

@@ -45,6 +45,8 @@ FACT_RERANK_DEPTH = 10
 # How far down the candidates a second source may be looked for (see attribute).
 SECOND_SOURCE_DEPTH = 6
 MODEL_CITATION_BONUS = 0.02
+#: Why an answer sentence made only of the question's own words and facts is not a claim.
+RESTATES_QUESTION = "restates the question"
 
 
 @dataclass
@@ -125,7 +127,7 @@ def attribute(
     for (sentence, cited), vector in zip(answer_sentences, answer_vectors):
         if set(_content_words(sentence)) <= question_words and not new_fact_count(sentence, question):
             # Only the question's own words, figures, dates and names: it answers nothing.
-            attributed.append(AttributedSentence(sentence, [], 0.0, ["restates the question"]))
+            attributed.append(AttributedSentence(sentence, [], 0.0, [RESTATES_QUESTION]))
             continue
         similarities = candidate_vectors @ vector if len(candidates) else np.zeros(0)
         valid_cited = {passage_numbers[n] for n in cited if n in passage_numbers}

@@ -10,10 +10,12 @@ Three kinds of rule, applied in this order:
    the type of fact asked for, or one drawn only from sentences about something else. A draft
    with a problem is not shown; the pipeline then quotes a source sentence instead (never refuse
    what can be quoted): the one the draft was drawn from when only a figure, date or name of the
-   draft is missing from it, else the best-ranked one.
+   draft is missing from it, the passage a draft that only restated the question pointed at with
+   its [n], else the best-ranked one.
 3. **The decision** (:func:`decide`): a draft that passed every check is answered when the
    evidence is close enough to the question and the LLM does not judge that its source sentence
-   fails to state the answer, and so is the sentence a draft was drawn from; the
+   fails to state the answer, and so is the sentence a draft was drawn from; the passage a
+   restating draft pointed at is answered when the LLM judges that it states the answer; the
    best-ranked sentence offered in its place is answered only when a
    logistic model over measured signals (how close its sentence is to the question, whether it is
    the best sentence, whether it holds the type asked for, whether the question's years and names
@@ -62,6 +64,10 @@ UNSUPPORTED = "no answer sentence is supported by the sources"
 # refused. Chosen on the tune halves (eval/calibrate.py prints the table; eval/history.md).
 MIN_MODEL_YES = 0.25
 JUDGE_VETO = "the model judges that the answer's source does not state it"
+# The passage a draft pointed at while only restating the question is shown when the LLM judges,
+# with at least this P(yes), that it states the answer: the veto's threshold (the dev sets' tune
+# halves hold no such case to choose another on; eval/history.md).
+MIN_POINTED_YES = MIN_MODEL_YES
 
 
 @dataclass
@@ -176,10 +182,17 @@ def confidence(values: dict[str, float], weights: dict[str, float], bias: float)
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-def decided_by_rule(problem: str, drawn_from_draft: bool) -> bool:
-    """Whether :func:`decide` judges this offer by rule (a passed draft, or the sentence a failed
-    draft was drawn from), the only offers the LLM's judgement (``model_yes``) is used for."""
-    return not problem or drawn_from_draft
+def decided_by_rule(problem: str, drawn_from_draft: bool, pointed_at: bool = False) -> bool:
+    """Whether :func:`decide` judges this offer by rule (a passed draft, the sentence a failed
+    draft was drawn from, the passage a restating draft pointed at), the only offers the LLM's
+    judgement (``model_yes``) is used for."""
+    return not problem or drawn_from_draft or pointed_at
+
+
+def wants_judgement(decision: Decision, problem: str, drawn_from_draft: bool, pointed_at: bool = False) -> bool:
+    """Whether the LLM's judgement can change ``decision``: a veto of what the rules would show,
+    or the judgement that decides a passage a restating draft pointed at."""
+    return decided_by_rule(problem, drawn_from_draft, pointed_at) and (pointed_at or not decision.refused)
 
 
 def _judged(decision: Decision) -> Decision:
@@ -193,7 +206,7 @@ def _judged(decision: Decision) -> Decision:
 
 
 def decide(values: dict[str, float], generator: str, model: dict | None = None, problem: str = "",
-           drawn_from_draft: bool = False) -> Decision:
+           drawn_from_draft: bool = False, pointed_at: bool = False) -> Decision:
     """Answer or refuse the answer on offer, from the signals.
 
     * The generator's own draft passed every check (``problem`` is empty): it is answered unless
@@ -205,6 +218,9 @@ def decide(values: dict[str, float], generator: str, model: dict | None = None, 
       unanswerable question answered; eval/history.md).
     * In both cases above, when the generator judged the answer's source sentence (``model_yes``,
       the LLM's P(yes) that it states the answer), below :data:`MIN_MODEL_YES` it is refused.
+    * The draft only restated the question but cited a passage, which is on offer (``pointed_at``):
+      answered when the LLM judged that it states the answer (``model_yes`` at least
+      :data:`MIN_POINTED_YES`, the veto's threshold), whatever its relevance; not judged, refused.
     * The draft failed and the best-ranked sentence is on offer: answered only when the calibrated
       model of ``generator`` (fitted on such cases, ``eval/calibrate.py``) gives it at least its
       threshold; without a model (a test's fake generator), refused.
@@ -212,6 +228,13 @@ def decide(values: dict[str, float], generator: str, model: dict | None = None, 
     if not problem:
         refused = values.get("relevance", 0.0) < UNCALIBRATED_MIN_RELEVANCE
         return _judged(Decision(refused, "no sentence close enough to the question" if refused else "", None, values))
+    if pointed_at:
+        judged = values.get("model_yes")
+        if judged is None or judged < MIN_POINTED_YES:
+            why = "not judged" if judged is None else f"P(yes) {judged:.2f} < {MIN_POINTED_YES}"
+            return Decision(True, f"{problem}; the passage the draft pointed at is not judged to state the answer ({why})",
+                            None, values)
+        return Decision(False, "", None, values)
     if drawn_from_draft:
         refused = values.get("source_relevance", 0.0) < UNCALIBRATED_MIN_RELEVANCE
         return _judged(Decision(refused, f"{problem}; the sentence it came from is not close enough to the question"

@@ -334,3 +334,21 @@ def test_an_answer_the_rules_refuse_is_not_judged(sample_index, monkeypatch):
     answer = Assistant(sample_index, generator).ask("How much does a night bus ticket cost?")
     assert answer.refused and answer.refusal_reason.startswith("no sentence close enough")
     assert generator.judged == [] and "model_yes" not in answer.signals  # its prompt reading is saved
+
+
+def test_the_passage_a_restating_draft_points_at_is_quoted_when_the_judge_says_it_answers(sample_index):
+    """dq022 and dq036 of the Swiss dev set: "Le supplément maximal ... devait alimenter le fonds
+    ..., selon le passage [3]." restates the question, but passage [3] gives the value."""
+    question = "How much does a night bus ticket cost?"
+    probe = Assistant(sample_index, FakeGenerator(NOT_FOUND))
+    _, request, _ = probe.generation_request(probe.retrieve(question))
+    (n,) = [p.n for p in request.passages if "$2.75" in p.text]
+    draft = f"A night bus ticket does cost [{n}]."  # the question's own words, and a pointer
+
+    answered = Assistant(sample_index, JudgingGenerator(draft, "$2.75")).ask(question)
+    assert not answered.refused and "$2.75" in answered.text and answered.signals["model_yes"] == 0.9
+    refused = Assistant(sample_index, JudgingGenerator(draft, "no sentence holds this")).ask(question)
+    assert refused.refused and "pointed at" in refused.refusal_reason and "$2.75" in refused.offered_text
+    # A generator that cannot judge: the best quote, decided by the calibrated model, as before.
+    plain = Assistant(sample_index, FakeGenerator(draft)).ask(question)
+    assert "pointed at" not in plain.refusal_reason and "model_yes" not in plain.signals

@@ -258,3 +258,17 @@ def test_an_answer_from_a_sentence_about_something_else_is_not_the_answer():
         problem = draft_problem(answer, supported, answer, "person", False, question, evidence)
         assert ("about something else" in problem) == other_subject, (answer, problem)
         assert not draft_problem(answer, supported, answer, "person", False, question), "no evidence: no check"
+
+
+def test_a_passage_a_restating_draft_pointed_at_is_decided_by_the_judge():
+    from assistant.policy import MIN_POINTED_YES, wants_judgement
+
+    problem = "no answer sentence is supported by the sources (restates the question)"
+    low, high = MIN_POINTED_YES - 0.05, MIN_POINTED_YES + 0.05
+    # Its relevance may be below what a passed draft needs: the judge decides, and only the judge.
+    assert decide({"relevance": 0.35, "model_yes": high}, "fake", model={}, problem=problem, pointed_at=True).refused is False
+    assert decide({"relevance": 0.9, "model_yes": low}, "fake", model={}, problem=problem, pointed_at=True).refused is True
+    unjudged = decide({"relevance": 0.9}, "fake", model={}, problem=problem, pointed_at=True)
+    assert unjudged.refused and "not judged" in unjudged.reason
+    assert wants_judgement(unjudged, problem, drawn_from_draft=False, pointed_at=True)
+    assert not wants_judgement(unjudged, problem, drawn_from_draft=True), "a refused rule-decided offer is not judged"
