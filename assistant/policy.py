@@ -68,6 +68,7 @@ JUDGE_VETO = "the model judges that the answer's source does not state it"
 # with at least this P(yes), that it states the answer: the veto's threshold (the dev sets' tune
 # halves hold no such case to choose another on; eval/history.md).
 MIN_POINTED_YES = MIN_MODEL_YES
+POINTED_NOT_ANSWERING = "the passage the draft pointed at is not judged to state the answer"
 
 
 @dataclass
@@ -232,8 +233,7 @@ def decide(values: dict[str, float], generator: str, model: dict | None = None, 
         judged = values.get("model_yes")
         if judged is None or judged < MIN_POINTED_YES:
             why = "not judged" if judged is None else f"P(yes) {judged:.2f} < {MIN_POINTED_YES}"
-            return Decision(True, f"{problem}; the passage the draft pointed at is not judged to state the answer ({why})",
-                            None, values)
+            return Decision(True, f"{problem}; {POINTED_NOT_ANSWERING} ({why})", None, values)
         return Decision(False, "", None, values)
     if drawn_from_draft:
         refused = values.get("source_relevance", 0.0) < UNCALIBRATED_MIN_RELEVANCE

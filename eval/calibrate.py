@@ -168,13 +168,15 @@ def evaluate(records: list[dict], model: dict, split: str) -> dict:
 
 
 def judged_by_rule(records: list[dict]) -> list[dict]:
-    """The answers that the policy's rules show or that the judge vetoed (a passed draft, or the
-    sentence a failed draft was drawn from), with the LLM's judgement."""
-    from assistant.policy import JUDGE_VETO
+    """The answers that the policy's rules show or that the judge refused (a passed draft, the
+    sentence a failed draft was drawn from, the passage a restating draft pointed at), with the
+    LLM's judgement."""
+    from assistant.policy import JUDGE_VETO, POINTED_NOT_ANSWERING
 
     return [r for r in records if r.get("confidence") is None and r.get("offered")
             and JUDGE_SIGNAL in (r.get("signals") or {})
-            and (not r["refused"] or r.get("refusal_reason", "").startswith(JUDGE_VETO))]
+            and (not r["refused"] or r.get("refusal_reason", "").startswith(JUDGE_VETO)
+                 or POINTED_NOT_ANSWERING in r.get("refusal_reason", ""))]
 
 
 def threshold_table(records: list[dict], signal: str, select, what: str, wrong_cost: float) -> float:
