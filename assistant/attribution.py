@@ -42,8 +42,9 @@ _SPLIT_NUMBER = re.compile(r"(?<![\d,.])(\d{1,3}), (\d{3})(?![\d,])")
 MIN_CLAIM_WORDS = 3
 FACT_BONUS = 0.1
 FACT_RERANK_DEPTH = 10
-# How far down the candidates a second source may be looked for (see attribute).
-SECOND_SOURCE_DEPTH = 6
+# How far down the candidates another source is looked for when the best one lacks some of the
+# answer's facts: one holding them all instead, or one holding what it lacks (see attribute).
+OTHER_SOURCE_DEPTH = 6
 MODEL_CITATION_BONUS = 0.02
 #: Why an answer sentence made only of the question's own words and facts is not a claim.
 RESTATES_QUESTION = "restates the question"
@@ -158,7 +159,7 @@ def attribute(
             missing = unsupported_facts(sentence, context, question)
             if missing:
                 # Another candidate (e.g. the one the model cited) may hold the facts.
-                for score, i in scored[1:6]:
+                for score, i in scored[1:OTHER_SOURCE_DEPTH]:
                     other = candidates[i]
                     if score < support_min:
                         break
@@ -171,7 +172,7 @@ def attribute(
                 # A sentence that joins two passages ("SECO contributed CHF 4,437,000 to the
                 # project, under which the Basel companies donated trams"): supported when one
                 # of the closest candidates holds what the best one lacks; both are cited.
-                for _, i in scored[1:SECOND_SOURCE_DEPTH]:
+                for _, i in scored[1:OTHER_SOURCE_DEPTH]:
                     other = candidates[i]
                     if other.hit is not best.hit and not unsupported_facts(
                             sentence, context + " " + other.hit.supporting_text, question):

@@ -183,17 +183,11 @@ def confidence(values: dict[str, float], weights: dict[str, float], bias: float)
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-def decided_by_rule(problem: str, drawn_from_draft: bool, pointed_at: bool = False) -> bool:
-    """Whether :func:`decide` judges this offer by rule (a passed draft, the sentence a failed
-    draft was drawn from, the passage a restating draft pointed at), the only offers the LLM's
-    judgement (``model_yes``) is used for."""
-    return not problem or drawn_from_draft or pointed_at
-
-
 def wants_judgement(decision: Decision, problem: str, drawn_from_draft: bool, pointed_at: bool = False) -> bool:
-    """Whether the LLM's judgement can change ``decision``: a veto of what the rules would show,
-    or the judgement that decides a passage a restating draft pointed at."""
-    return decided_by_rule(problem, drawn_from_draft, pointed_at) and (pointed_at or not decision.refused)
+    """Whether the LLM's judgement (``model_yes``) can change ``decision``: the judgement that
+    decides a passage a restating draft pointed at, or a veto of what the rules would show (a
+    passed draft, the sentence a failed draft was drawn from). The quote model does not use it."""
+    return pointed_at or ((not problem or drawn_from_draft) and not decision.refused)
 
 
 def _judged(decision: Decision) -> Decision:

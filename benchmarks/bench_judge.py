@@ -1,7 +1,8 @@
 """The judge with its system prompt read once and reused, against reading it every time, in one process.
 
-The policy asks the LLM whether an answer's source sentences state the answer (a yes/no prompt,
-:meth:`assistant.llm.LlmGenerator.answer_probabilities`), up to three sentences in one batch. The
+The policy asks the LLM whether an answer's source sentence states the answer (a yes/no prompt,
+:meth:`assistant.llm.LlmGenerator.answer_probabilities`; the assistant judges one sentence, several
+are judged in one batch: ``--sentences``). The
 judge's system prompt is the same for every question: its keys and values are computed once and
 copied into each judgement, so only the title, sentence and question are read. This benchmark
 judges the best sentences of the eval's questions both ways, alternating question by question, and
