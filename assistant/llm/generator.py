@@ -111,6 +111,7 @@ class LlmGenerator(Generator):
                     import torch
                     from transformers import AutoTokenizer
 
+                    from . import attention
                     from .quantized import load_quantised
 
                     torch.set_num_threads(self.threads)
@@ -123,6 +124,8 @@ class LlmGenerator(Generator):
                         # The cache is ours and rebuildable: a damaged file costs one conversion.
                         self._convert_from_gguf(target)
                         model = load_quantised(target)
+                    # One new token attends faster with the query heads grouped (see .attention).
+                    model.set_attn_implementation(attention.register())
                     tokenizer = AutoTokenizer.from_pretrained(target)
                 except ModelFileError:
                     raise
