@@ -167,8 +167,9 @@ def test_model_parts_are_found_without_running_their_code():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def write_tiny_gguf(model: torch.nn.Module, path) -> None:
-    """The tiny model as a GGUF file: 2-D weights in Q8_0 blocks, the rest in float32."""
+def write_tiny_gguf(model: torch.nn.Module, path, encode=None) -> None:
+    """The tiny model as a GGUF file: 2-D weights in Q8_0 blocks (or ``encode(values)`` ->
+    ``(blocks, type)``), the rest in float32."""
     import gguf
     from transformers.modeling_gguf_pytorch_utils import TensorProcessor, get_gguf_hf_weights_map
 
@@ -187,8 +188,9 @@ def write_tiny_gguf(model: torch.nn.Module, path) -> None:
     for hf_name, tensor in model.state_dict().items():
         values = tensor.detach().float().numpy()
         if values.ndim == 2:
-            blocks = gguf.quants.quantize(values, gguf.GGMLQuantizationType.Q8_0)
-            writer.add_tensor(gguf_names[hf_name], blocks, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+            blocks, kind = (encode or (lambda v: (gguf.quants.quantize(v, gguf.GGMLQuantizationType.Q8_0),
+                                                 gguf.GGMLQuantizationType.Q8_0)))(values)
+            writer.add_tensor(gguf_names[hf_name], blocks, raw_dtype=kind)
         else:
             writer.add_tensor(gguf_names[hf_name], values)
     writer.write_header_to_file()

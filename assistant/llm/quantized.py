@@ -18,6 +18,10 @@ On the whole model, prompts are read at 0.77 of the bf16 speed and tokens genera
 The source model is already 4-bit (GGUF Q4_K_M), so one int8 step per row adds little on top.
 An embedding table tied to the output layer is stored once and shared by both.
 
+The GGUF's Q4_K tensors can also be kept in 4 bits as they are (``quantise_gguf(path,
+four_bit=True)``, :mod:`.int4`): tokens come 1.4x faster, but prompts are read slower and whole
+answers took 1.12x longer (benchmarks/bench_generator.py), so the generator ships int8.
+
 Example:
     >>> import torch
     >>> layer = Int8Linear.from_linear(torch.nn.Linear(64, 32).to(torch.bfloat16))
@@ -36,6 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .int4 import Int4Embedding, Int4Linear, accepts, check_kernel_layout, q4_k_groups
 
 FORMAT = "int8-weight-only-per-row/1"
 WEIGHTS_FILE = "model-int8.safetensors"
@@ -156,10 +162,14 @@ def _is_tied(model: nn.Module) -> bool:
 
 
 def _tie_output_layer(model: nn.Module) -> None:
-    """The output layer reads the embedding's int8 table: one copy in memory and on disk."""
+    """The output layer reads the embedding's table: one copy in memory and on disk."""
     embedding, name = model.get_input_embeddings(), _output_layer_name(model)
-    if isinstance(embedding, Int8Embedding) and name is not None:
+    if name is None:
+        return
+    if isinstance(embedding, Int8Embedding):
         _replace_child(model, name, Int8Linear(embedding.weight_int8, embedding.scales, None))
+    elif isinstance(embedding, Int4Embedding):
+        _replace_child(model, name, Int4Linear(embedding.weight_int4, embedding.scales_and_zeros, None))
 
 
 def quantise_model(model: nn.Module) -> nn.Module:
@@ -179,8 +189,9 @@ def quantise_model(model: nn.Module) -> nn.Module:
     return model
 
 
-def quantise_gguf(path: Path) -> nn.Module:
-    """Read a GGUF checkpoint tensor by tensor, block of rows by block, straight into int8 layers.
+def quantise_gguf(path: Path, four_bit: bool = False) -> nn.Module:
+    """Read a GGUF checkpoint tensor by tensor, block of rows by block, straight into int8 layers
+    (with ``four_bit``, its Q4_K tensors into 4-bit layers instead: see :mod:`.int4`).
 
     transformers' own GGUF loading dequantises the whole model to float32 first (7.8 GiB peak
     measured for this 1.5B model); here at most one block of rows exists in float32 at a time.
@@ -192,6 +203,8 @@ def quantise_gguf(path: Path) -> nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
     from transformers.modeling_gguf_pytorch_utils import TensorProcessor, get_gguf_hf_weights_map
 
+    if four_bit:
+        check_kernel_layout()
     config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
     if config.model_type not in GGUF_ARCHITECTURES_AS_STORED:
         raise ValueError(f"{path.name}: GGUF conversion of {config.model_type!r} models is not supported")
@@ -203,7 +216,7 @@ def quantise_gguf(path: Path) -> nn.Module:
         for tensor in GGUFReader(path).tensors:
             if tensor.name not in hf_names:
                 raise ValueError(f"{path.name}: tensor {tensor.name} has no place in a {config.model_type} model")
-            _place_gguf_tensor(model, hf_names[tensor.name], tensor, handle)
+            _place_gguf_tensor(model, hf_names[tensor.name], tensor, handle, four_bit)
     if _is_tied(model):
         _tie_output_layer(model)
     _check_complete(model, path)
@@ -217,23 +230,53 @@ def _dequantised(data: np.ndarray, tensor_type) -> torch.Tensor:
     return torch.from_numpy(values if values.flags.writeable else values.copy())
 
 
-def _dequantised_row_blocks(tensor, handle: BinaryIO) -> Iterator[tuple[int, torch.Tensor]]:
-    """A GGUF tensor's rows in float32, a block at a time, read from the file rather than through
-    the reader's memory map, whose pages would stay resident until the end."""
+def _raw_row_blocks(tensor, handle: BinaryIO) -> Iterator[tuple[int, np.ndarray]]:
+    """A GGUF tensor's rows as stored, a block of rows at a time, read from the file rather than
+    through the reader's memory map, whose pages would stay resident until the end."""
     rows, row_items = tensor.data.shape
     row_bytes = row_items * tensor.data.dtype.itemsize
     for start in range(0, rows, ROWS_PER_BLOCK):
         count = min(ROWS_PER_BLOCK, rows - start)
         handle.seek(tensor.data_offset + start * row_bytes)
-        raw = np.frombuffer(handle.read(count * row_bytes), dtype=tensor.data.dtype)
-        yield start, _dequantised(raw.reshape(count, row_items), tensor.tensor_type)
+        yield start, np.frombuffer(handle.read(count * row_bytes), dtype=tensor.data.dtype).reshape(count, row_items)
 
 
-def _place_gguf_tensor(model: nn.Module, hf_name: str, tensor, handle: BinaryIO) -> None:
-    """Put one GGUF tensor where it belongs: int8 for linear and embedding weights, bf16 otherwise."""
+def _dequantised_row_blocks(tensor, handle: BinaryIO) -> Iterator[tuple[int, torch.Tensor]]:
+    """A GGUF tensor's rows in float32, a block of rows at a time."""
+    for start, raw in _raw_row_blocks(tensor, handle):
+        yield start, _dequantised(raw, tensor.tensor_type)
+
+
+def _four_bit_layer(module: nn.Module, tensor, handle: BinaryIO) -> Int4Linear:
+    """A Q4_K tensor as a 4-bit layer, its values, scales and minimums kept (see :mod:`.int4`)."""
+    rows, columns = module.weight.shape
+    q = torch.empty(rows, columns, dtype=torch.uint8)
+    scale, minimum = torch.empty(rows, columns // 32), torch.empty(rows, columns // 32)
+    for start, raw in _raw_row_blocks(tensor, handle):
+        block_q, block_scale, block_minimum = q4_k_groups(raw)
+        end = start + raw.shape[0]
+        q[start:end], scale[start:end], minimum[start:end] = (torch.from_numpy(block_q), torch.from_numpy(block_scale),
+                                                               torch.from_numpy(block_minimum))
+    bias = getattr(module, "bias", None)
+    return Int4Linear.from_groups(q, scale, minimum, None if bias is None else bias.detach())
+
+
+def _place_gguf_tensor(model: nn.Module, hf_name: str, tensor, handle: BinaryIO, four_bit: bool) -> None:
+    """Put one GGUF tensor where it belongs: 4 bits for Q4_K linear and embedding weights, int8 for
+    the other such weights, bf16 otherwise."""
+    from gguf import GGMLQuantizationType
+
     module_name, _, kind = hf_name.rpartition(".")
     module = model.get_submodule(module_name)
-    if kind == "weight" and isinstance(module, (nn.Linear, nn.Embedding)):
+    is_weight = kind == "weight" and isinstance(module, (nn.Linear, nn.Embedding))
+    if (is_weight and four_bit and tensor.tensor_type == GGMLQuantizationType.Q4_K
+            and accepts(*module.weight.shape)):
+        layer = _four_bit_layer(module, tensor, handle)
+        if isinstance(module, nn.Embedding):
+            model.set_input_embeddings(Int4Embedding(layer.weight_int4, layer.scales_and_zeros))
+        else:
+            _replace_child(model, module_name, layer)
+    elif is_weight:
         int8 = torch.empty(module.weight.shape, dtype=torch.int8)
         scales = torch.empty(module.weight.shape[0], dtype=torch.bfloat16)
         for start, block in _dequantised_row_blocks(tensor, handle):
@@ -245,7 +288,7 @@ def _place_gguf_tensor(model: nn.Module, hf_name: str, tensor, handle: BinaryIO)
             _replace_child(model, module_name, Int8Linear(int8, scales, bias))
     else:  # norms and biases: small, kept in bf16
         values = _dequantised(tensor.data, tensor.tensor_type).reshape(getattr(module, kind).shape)
-        if isinstance(module, Int8Linear):
+        if isinstance(module, (Int8Linear, Int4Linear)):
             module.bias = values.to(torch.bfloat16)
         else:
             setattr(module, kind, nn.Parameter(values.to(torch.bfloat16), requires_grad=False))
