@@ -170,11 +170,11 @@ class LlmGenerator(Generator):
 
     def _stream_messages(self, messages: list[dict], max_new_tokens: int, one_paragraph: bool = False) -> Iterator[str]:
         import torch
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteriaList
 
         model, tokenizer = self._load()
         inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _token_streamer(tokenizer)
         stops = StoppingCriteriaList([_end_of_first_paragraph(tokenizer, inputs["input_ids"].shape[1])] if one_paragraph else [])
         errors: list[BaseException] = []
         generate_kwargs: dict = {}
@@ -322,6 +322,30 @@ class LlmGenerator(Generator):
         messages = [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]
         encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
         return len(encoded["input_ids"])
+
+
+def _token_streamer(tokenizer):
+    """A ``TextIteratorStreamer`` that hands out each token's text as soon as it is generated.
+
+    transformers' own holds text back until a space follows it (a word could still change): with
+    this byte-level tokenizer the text decoded so far is always a prefix of what follows, except
+    for a character whose bytes are split between tokens (decoded as U+FFFD), which is held back.
+    Measured before: the first piece came 4-5 tokens (≈ 0.4 s) after the first generated token.
+    """
+    from transformers import TextIteratorStreamer
+
+    class TokenStreamer(TextIteratorStreamer):
+        def put(self, value):
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.reshape(-1).tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs).rstrip("\ufffd")
+            printable, self.print_len = text[self.print_len:], max(self.print_len, len(text))
+            if printable:
+                self.on_finalized_text(printable)
+
+    return TokenStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
 
 
 def _word_ids(tokenizer, words: tuple[str, ...]) -> list[int]:
