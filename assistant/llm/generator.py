@@ -23,7 +23,7 @@ from .model_files import GGUF_SHA256, cache_dir, sha256_of, verified_gguf_path
 
 
 # Converted weights, by format: int8 halves the memory of bf16 and generates 1.5x faster, reading
-# prompts at 0.77 of the speed (see assistant/llm/quantized.py and benchmarks/bench_generator.py).
+# prompts at 0.77 of the speed (see assistant/llm/quantized.py and the README's Measured section).
 LLM_DIR_NAME = "qwen2.5-coder-1.5b-instruct-int8"
 #: Written last in the converted folder: where it came from and the hash of its weights.
 CACHE_RECORD = "porteparole-source.json"

@@ -18,7 +18,7 @@ widened to the prompt's matrix dtype (bf16 or float32) and multiplied at once, a
 Not what the generator ships: measured in one process on 2 cores of an AMD EPYC (2026-12-03,
 benchmarks/bench_generator.py), tokens come 1.4x faster than with int8, but widening 4-bit groups
 (5-8 ms per 8960x1536 weight, against 1.6 ms for int8 rows) slows every prompt, and the assistant's
-answers are short after long prompts: whole answers took 1.12x longer. Kept for that benchmark,
+answers are short after long prompts: whole answers took 1.06x longer. Kept for that benchmark,
 to measure again on other CPUs.
 
 Example:

@@ -10,7 +10,7 @@ picks its kernel by the number of rows it is given:
   widened to bf16 for one AMX matrix product and dropped straight away (exact: int8 values are
   bf16 values), then the per-row scales are applied to the product.
 
-Measured on 2 cores (Xeon with AMX; benchmarks/bench_generator.py gives the whole-model ratios):
+Measured on 2 cores (Xeon with AMX; the whole-model ratios are in the README's Measured section):
 on one 8960x1536 weight, a single token takes 1.2 ms in int8 against 1.8 ms in bf16, and the
 widened product of 600 tokens 13 ms against 9 ms; the two kernels cross between 8 and 16 rows.
 On the whole model, prompts are read at 0.77 of the bf16 speed and tokens generated at 1.56.
@@ -20,7 +20,7 @@ An embedding table tied to the output layer is stored once and shared by both.
 
 The GGUF's Q4_K tensors can also be kept in 4 bits as they are (``quantise_gguf(path,
 four_bit=True)``, :mod:`.int4`): tokens come 1.4x faster, but prompts are read slower and whole
-answers took 1.12x longer (benchmarks/bench_generator.py), so the generator ships int8.
+answers took 1.06x longer (benchmarks/bench_generator.py), so the generator ships int8.
 
 Example:
     >>> import torch
