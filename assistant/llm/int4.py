@@ -34,7 +34,6 @@ import functools
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 #: Weights per group (one scale and one zero each): a Q4_K sub-block.

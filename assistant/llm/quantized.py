@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .int4 import Int4Embedding, Int4Linear, accepts, check_kernel_layout, q4_k_groups
+from .int4 import GROUP, Int4Embedding, Int4Linear, accepts, check_kernel_layout, q4_k_groups
 
 FORMAT = "int8-weight-only-per-row/1"
 WEIGHTS_FILE = "model-int8.safetensors"
@@ -251,7 +251,7 @@ def _four_bit_layer(module: nn.Module, tensor, handle: BinaryIO) -> Int4Linear:
     """A Q4_K tensor as a 4-bit layer, its values, scales and minimums kept (see :mod:`.int4`)."""
     rows, columns = module.weight.shape
     q = torch.empty(rows, columns, dtype=torch.uint8)
-    scale, minimum = torch.empty(rows, columns // 32), torch.empty(rows, columns // 32)
+    scale, minimum = torch.empty(rows, columns // GROUP), torch.empty(rows, columns // GROUP)
     for start, raw in _raw_row_blocks(tensor, handle):
         block_q, block_scale, block_minimum = q4_k_groups(raw)
         end = start + raw.shape[0]
