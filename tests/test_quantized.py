@@ -12,6 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, Qwen2Config
 
+from assistant.llm.int4 import Int4Linear
 from assistant.llm.model_files import sha256_of
 from assistant.llm.quantized import (
     MAX_ROWS_FOR_INT8_KERNEL,
@@ -49,10 +50,11 @@ def test_int8_linear_matches_the_float_layer_on_both_kernels(rows):
     assert layer.weight_int8.dtype == torch.int8 and layer.weight_int8.element_size() == 1
 
 
-def test_the_two_kernels_agree_row_by_row():
+@pytest.mark.parametrize("kind, out_features", [(Int8Linear, 32), (Int4Linear, 64)])  # int4: rows in blocks of 64
+def test_the_two_kernels_agree_row_by_row(kind, out_features):
     """A row's result must not depend on how many rows come with it (prompt vs generation)."""
     torch.manual_seed(2)
-    layer = Int8Linear.from_linear(torch.nn.Linear(64, 32, bias=False).to(torch.bfloat16))
+    layer = kind.from_linear(torch.nn.Linear(64, out_features, bias=False).to(torch.bfloat16))
     x = torch.randn(40, 64, dtype=torch.bfloat16)
     with torch.inference_mode():
         together = layer(x)
