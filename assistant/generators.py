@@ -51,13 +51,16 @@ class Generator(ABC):
     * ``quotes_sources``: the text is source sentences quoted as they are (so it is in the
       sources' language and needs no check of numbers written in words);
     * ``can_translate``: :meth:`translate` turns a source sentence into the question's language;
-    * ``can_judge``: :meth:`answer_probabilities` says how likely a source sentence answers a question.
+    * ``can_judge``: :meth:`answer_probabilities` says how likely a source sentence answers a question;
+    * ``answers_at_once``: how many answers are worth writing at the same time (a server lets that
+      many through; more would only share the same cores).
     """
 
     name: str = "generator"
     quotes_sources: bool = False
     can_translate: bool = False
     can_judge: bool = False
+    answers_at_once: int = 2
 
     @abstractmethod
     def stream(self, request: GenerationRequest) -> Iterator[str]:

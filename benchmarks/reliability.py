@@ -269,16 +269,17 @@ class ServeProcess:
     """``porteparole serve`` in its own process (as users run it): the load test's clients do not
     share its interpreter."""
 
-    def __init__(self, index_dir: Path, generator: str):
+    def __init__(self, index_dir: Path, generator: str, env: dict[str, str] | None = None):
         from conftest import free_port
 
-        ingest_paths([SAMPLES], index_dir, progress=False)  # the real embedder, as serve will use
+        if not (index_dir / "manifest.json").exists():
+            ingest_paths([SAMPLES], index_dir, progress=False)  # the real embedder, as serve will use
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("porteparole")), "serve", "--index", str(index_dir),
              "--port", str(self.port), "--generator", generator],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
         import httpx
 
         deadline = time.time() + 600  # the LLM loads in the background; the API says when it is ready
@@ -297,21 +298,37 @@ class ServeProcess:
         self.process.wait(30)
 
 
+def gradio_users(url: str, count: int) -> list:
+    """``count`` gradio_client clients of the chat at ``url``, as that many browsers."""
+    from gradio_client import Client
+
+    # One TLS context for all: gradio_client makes an httpx client for each request, and each
+    # would load the system's certificates again (≈ 30 ms of CPU, even over plain http), on the
+    # same two cores as the server: browsers would not. gradio_client hands ssl_verify to httpx's
+    # ``verify``, which takes a context.
+    shared_tls = ssl.create_default_context()
+    return [Client(url + "/", verbose=False, ssl_verify=shared_tls) for _ in range(count)]
+
+
+def run_users(user, clients: list) -> None:
+    """``user(i)`` for every client at once, one thread each; then the clients are closed."""
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(1800)
+    for client in clients:
+        client.close()
+
+
 def load(work: Path, generator: str, users: int, arrival_gap: float = 0.0) -> dict:
     """``users`` gradio_client users ask one question each; user ``i`` asks ``i * arrival_gap``
     seconds after the first (0: all at once), so that with a gap later users' sources are looked
     up while earlier users' answers are being written."""
-    from gradio_client import Client
-
     server = ServeProcess(work / "load-index", generator)
     questions = ["How much does a night bus ticket cost in Northbay?", "Combien coûte la rénovation de la bibliothèque ?",
                  "Qui a signé l'entente entre Toulouse et Montréal ?", "When will the library renovation start?"]
-    # One TLS context for all clients: gradio_client makes an httpx client for each request, and
-    # each would load the system's certificates again (≈ 30 ms of CPU, even over plain http), on
-    # the same two cores as the server: twenty browsers would not. gradio_client hands ssl_verify
-    # to httpx's ``verify``, which takes a context.
-    shared_tls = ssl.create_default_context()
-    clients = [Client(server.url + "/", verbose=False, ssl_verify=shared_tls) for _ in range(users)]
+    clients = gradio_users(server.url, users)
     to_sources, to_answer, errors = [], [], []
     barrier = threading.Barrier(users)
 
@@ -327,13 +344,7 @@ def load(work: Path, generator: str, users: int, arrival_gap: float = 0.0) -> di
         except Exception as exc:  # noqa: BLE001
             errors.append(f"{type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(1800)
-    for client in clients:
-        client.close()
+    run_users(user, clients)
     server.stop()
 
     def pct(values: list[float], q: float) -> float | None:

@@ -3,11 +3,7 @@ whose bytes are not all generated yet."""
 
 from __future__ import annotations
 
-import threading
-
-import torch
-
-from assistant.llm.generator import _token_streamer
+from assistant.llm.generator import _TokenText
 
 
 class ByteTokenizer:
@@ -20,16 +16,16 @@ class ByteTokenizer:
 
 
 def test_each_token_is_streamed_at_once_and_split_characters_wait_for_their_last_byte():
-    streamer = _token_streamer(ByteTokenizer())
-    received: list[str] = []
-    reader = threading.Thread(target=lambda: received.extend(streamer))
-    reader.start()
-    streamer.put(torch.tensor([[0]]))  # the prompt: skipped
-    for token in range(1, 8):
-        streamer.put(torch.tensor([token]))
-    streamer.end()
-    reader.join(timeout=5)
+    text = _TokenText(ByteTokenizer())
+    received = [text.add(token) for token in range(1, 8)]
     pieces = [piece for piece in received if piece]
-    assert "".join(received) == "D'après les 17,5 [1]."
+    assert "".join(received) + text.rest() == "D'après les 17,5 [1]."
     # Every token but the first half of "è" gave a piece straight away (7 tokens, 6 pieces).
     assert pieces == ["D'apr", "\u00e8", "s", " les", " 17,5", " [1]."]
+
+
+def test_a_character_cut_off_by_the_end_is_still_handed_out():
+    text = _TokenText(ByteTokenizer())
+    assert text.add(1) == "D'apr"
+    assert text.add(2) == ""  # the first byte of "è": held back
+    assert text.rest() == "\ufffd"  # generation ended there: what was held back is shown as it is

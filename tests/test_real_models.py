@@ -93,6 +93,42 @@ def test_llm_answers_in_the_question_language_with_verbatim_citations(sample_ass
         assert f"[{citation.n}]" in answer.text
 
 
+ANSWERED_TOGETHER = [
+    ("How many people does the aerospace industry employ in Quebec?", "43", "001_82cb9e71a3077cb4"),
+    ("Qui a signé l'entente de coopération entre Toulouse et Montréal ?", "Moudenc", "000_3179670368aa1673"),
+    ("How much will the renovation of Riverton's Central Library cost?", "12.5", "riverton-library-renovation"),
+    ("What is the annual budget of the Toulouse municipal police?", None, None),
+]
+
+
+def test_questions_asked_at_once_are_decoded_together_and_each_gets_its_own_answer(sample_assistant):
+    """Four users at once (assistant/llm/batching.py): the model's steps were shared, and each
+    answer is about its own question, cited from its own release, or refused."""
+    import threading
+
+    answers: dict[str, object] = {}
+    start = threading.Barrier(len(ANSWERED_TOGETHER))
+
+    def ask(question: str) -> None:
+        start.wait()
+        answers[question] = sample_assistant.ask(question)
+
+    threads = [threading.Thread(target=ask, args=(question,)) for question, _, _ in ANSWERED_TOGETHER]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(600)
+    assert sample_assistant.generator._decoder().widest_step > 1
+    for question, fact, doc_id in ANSWERED_TOGETHER:
+        answer = answers[question]
+        if fact is None:
+            assert answer.refused, answer.text
+            continue
+        assert not answer.refused, (question, answer.refusal_reason)
+        assert fact in answer.text.replace(",", "").replace(" ", "") or fact in answer.text
+        assert any(c.doc_id == doc_id for c in answer.citations), (question, answer.text)
+
+
 @pytest.mark.parametrize("question, lang", [
     ("What is the annual budget of the Toulouse municipal police?", "en"),
     ("Quel est le budget annuel de la police municipale de Toulouse ?", "fr"),

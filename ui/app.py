@@ -28,8 +28,6 @@ from .render import answer_markdown, as_plain_text, draft_markdown, sources_pane
 MAX_UPLOAD = "20mb"
 #: Questions whose sources are looked up at once (retrieval takes tens of milliseconds).
 SOURCES_CONCURRENCY = 32
-#: Answers written at once; the model itself writes one at a time, the others stream after it.
-ANSWER_CONCURRENCY = 2
 #: How long, at most, an answer waits for other users' sources to be found before it starts.
 SOURCES_FIRST_WAIT = 3.0
 MAX_UPLOAD_FILES = 50
@@ -387,7 +385,7 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
         # Two events: sources for every user at once, answers queued (the model writes one at a time).
         question.submit(app.find_sources, inputs, [chatbot, sources, copy_box, question, pending],
                         concurrency_limit=SOURCES_CONCURRENCY).then(
-            app.write_answer, [chatbot, pending], [chatbot, sources, copy_box, pending], concurrency_limit=ANSWER_CONCURRENCY)
+            app.write_answer, [chatbot, pending], [chatbot, sources, copy_box, pending], concurrency_limit=app.assistant.generator.answers_at_once)
         clear.click(lambda: ([], "", "", "", None), None, [chatbot, sources, copy_box, question, pending])
         ingest_button.click(app.upload, files, [result, summary, issuers], concurrency_limit=1)
         subject.submit(app.timeline, subject, [timeline_view, timeline_file], concurrency_limit=SOURCES_CONCURRENCY)

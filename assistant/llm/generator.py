@@ -29,13 +29,26 @@ LLM_DIR_NAME = "qwen2.5-coder-1.5b-instruct-int8"
 CACHE_RECORD = "porteparole-source.json"
 # Written by earlier versions (bf16, 3 GB); removed once the int8 conversion exists.
 STALE_DIR_NAMES = ("qwen2.5-coder-1.5b-instruct-bf16",)
+#: Answers decoded together at most (see .batching); ``PORTEPAROLE_DECODE_BATCH=1`` writes one
+#: at a time, as before 2026-12-03.
+DEFAULT_DECODE_BATCH = 8
+
+
+def decode_batch_size() -> int:
+    """How many generations share the model's decoding steps (``PORTEPAROLE_DECODE_BATCH``)."""
+    value = os.environ.get("PORTEPAROLE_DECODE_BATCH", "").strip()
+    try:
+        return max(1, int(value)) if value else DEFAULT_DECODE_BATCH
+    except ValueError:
+        raise GeneratorUnavailableError(f"PORTEPAROLE_DECODE_BATCH must be a whole number, not {value!r}") from None
 
 
 class LlmGenerator(Generator):
     """Qwen2.5-Coder-1.5B-Instruct (packaged GGUF) through transformers, loaded lazily and once.
 
-    One process-wide model is shared by every instance; generation is serialised by a lock so
-    concurrent callers (several browser tabs) wait their turn instead of corrupting state.
+    One process-wide model is shared by every instance. Concurrent generations (several users)
+    are decoded together by one worker (:mod:`.batching`); each model call holds a lock, so the
+    judge's forward passes take their turn between decoding steps.
 
     Example:
         >>> gen = LlmGenerator()                                                   # doctest: +SKIP
@@ -52,6 +65,12 @@ class LlmGenerator(Generator):
     load_seconds: float | None = None
     #: The attention keys and values of each system prompt's tokens, read once (see :meth:`_prefix_cache`).
     _system_caches: dict[tuple[int, str], tuple] = {}
+    _batched_decoder = None
+
+    @property
+    def answers_at_once(self) -> int:
+        """Answers decoded together (:func:`decode_batch_size`)."""
+        return decode_batch_size()
 
     def __init__(self, threads: int | None = None, reuse_system_prompt: bool = True) -> None:
         self.threads = threads or max(1, os.cpu_count() or 1)
@@ -169,39 +188,37 @@ class LlmGenerator(Generator):
             model.generate(**inputs, max_new_tokens=2, do_sample=False, pad_token_id=tokenizer.eos_token_id)
 
     def _stream_messages(self, messages: list[dict], max_new_tokens: int, one_paragraph: bool = False) -> Iterator[str]:
-        import torch
-        from transformers import StoppingCriteriaList
-
         model, tokenizer = self._load()
-        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        streamer = _token_streamer(tokenizer)
-        stops = StoppingCriteriaList([_end_of_first_paragraph(tokenizer, inputs["input_ids"].shape[1])] if one_paragraph else [])
-        errors: list[BaseException] = []
-        generate_kwargs: dict = {}
-
-        def run() -> None:
-            try:
-                with torch.inference_mode():
-                    model.generate(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
-                                   repetition_penalty=1.05, pad_token_id=tokenizer.eos_token_id,
-                                   stopping_criteria=stops, **generate_kwargs)
-            except BaseException as exc:  # surfaced to the caller below
-                errors.append(exc)
-                streamer.end()
-
-        with self._generate_lock:
-            if self.reuse_system_prompt and messages[0]["role"] == "system":
-                prefix = self._prefix_cache(model, tokenizer, messages[0]["content"], inputs["input_ids"])
-                if prefix is not None:
-                    generate_kwargs["past_key_values"] = prefix
-            worker = threading.Thread(target=run, daemon=True)
-            worker.start()
-            for piece in streamer:
+        input_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+        prefix = None
+        if self.reuse_system_prompt and messages[0]["role"] == "system":
+            def prefix(ids, system=messages[0]["content"]):
+                return self._prefix_cache(model, tokenizer, system, ids)
+        stop = _ends_first_paragraph(tokenizer) if one_paragraph else None
+        text = _TokenText(tokenizer)
+        try:
+            for token in self._decoder().generate(input_ids, max_new_tokens, stop=stop, prefix_cache=prefix):
+                piece = text.add(token)
                 if piece:
                     yield piece
-            worker.join()
-        if errors:
-            raise GeneratorUnavailableError(f"Generation failed: {errors[0]}") from errors[0]
+        except (RuntimeError, ValueError) as exc:
+            raise GeneratorUnavailableError(f"Generation failed: {exc}") from exc
+        rest = text.rest()
+        if rest:
+            yield rest
+
+    @classmethod
+    def _decoder(cls):
+        """The process-wide :class:`~.batching.BatchedDecoder` of the loaded model."""
+        from .batching import BatchedDecoder
+
+        with cls._load_lock:
+            if cls._batched_decoder is None or cls._batched_decoder.model is not cls._model:
+                eos = cls._model.generation_config.eos_token_id
+                cls._batched_decoder = BatchedDecoder(cls._model, cls._generate_lock,
+                                                      set(eos if isinstance(eos, list) else [eos]),
+                                                      max_batch=decode_batch_size())
+        return cls._batched_decoder
 
     @classmethod
     def _system_cache(cls, model, tokenizer, system: str):
@@ -324,28 +341,30 @@ class LlmGenerator(Generator):
         return len(encoded["input_ids"])
 
 
-def _token_streamer(tokenizer):
-    """A ``TextIteratorStreamer`` that hands out each token's text as soon as it is generated.
+class _TokenText:
+    """The text of generated tokens, handed out piece by piece as soon as each token is chosen.
 
-    transformers' own holds text back until a space follows it (a word could still change): with
-    this byte-level tokenizer the text decoded so far is always a prefix of what follows, except
-    for a character whose bytes are split between tokens (decoded as U+FFFD), which is held back.
-    Measured before: the first piece came 4-5 tokens (≈ 0.4 s) after the first generated token.
+    With this byte-level tokenizer the text decoded so far is always a prefix of what follows,
+    except for a character whose bytes are split between tokens (decoded as U+FFFD), which is held
+    back until its last byte comes. (transformers' streamer held text back until a space followed
+    it: the first piece came 4-5 tokens, ≈ 0.4 s, after the first token.)
     """
-    from transformers import TextIteratorStreamer
 
-    class TokenStreamer(TextIteratorStreamer):
-        def put(self, value):
-            if self.skip_prompt and self.next_tokens_are_prompt:
-                self.next_tokens_are_prompt = False
-                return
-            self.token_cache.extend(value.reshape(-1).tolist())
-            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs).rstrip("\ufffd")
-            printable, self.print_len = text[self.print_len:], max(self.print_len, len(text))
-            if printable:
-                self.on_finalized_text(printable)
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.tokens: list[int] = []
+        self.shown = 0
 
-    return TokenStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    def add(self, token: int) -> str:
+        """The new text that ``token`` completes ("" while a character is incomplete)."""
+        self.tokens.append(token)
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True).rstrip("\ufffd")
+        piece, self.shown = text[self.shown:], max(self.shown, len(text))
+        return piece
+
+    def rest(self) -> str:
+        """Whatever was held back once generation has ended (an incomplete character)."""
+        return self.tokenizer.decode(self.tokens, skip_special_tokens=True)[self.shown:] if self.tokens else ""
 
 
 def _word_ids(tokenizer, words: tuple[str, ...]) -> list[int]:
@@ -358,19 +377,15 @@ def _word_ids(tokenizer, words: tuple[str, ...]) -> list[int]:
 _PARAGRAPH_END = re.compile(r"[.!?…»)\]]\s*\n\s*\n")
 
 
-def _end_of_first_paragraph(tokenizer, prompt_length: int):
-    """Stop generating once the answer's first paragraph is complete.
+def _ends_first_paragraph(tokenizer):
+    """A test on the generated token ids: has the answer's first paragraph been completed?
 
     The prompt asks for one to three sentences; what the model wrote after a blank line, in the
     eval's longest answers (18-19 s), was other passages copied out one after another. A blank
     line after a colon (a list follows) does not stop it.
     """
-    import torch
-    from transformers import StoppingCriteria
 
-    class EndOfFirstParagraph(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            texts = tokenizer.batch_decode(input_ids[:, prompt_length:], skip_special_tokens=True)
-            return torch.tensor([bool(_PARAGRAPH_END.search(text)) for text in texts], dtype=torch.bool)
+    def ended(generated: list[int]) -> bool:
+        return bool(_PARAGRAPH_END.search(tokenizer.decode(generated, skip_special_tokens=True)))
 
-    return EndOfFirstParagraph()
+    return ended
