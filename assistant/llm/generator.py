@@ -201,7 +201,7 @@ class LlmGenerator(Generator):
                 piece = text.add(token)
                 if piece:
                     yield piece
-        except (RuntimeError, ValueError) as exc:
+        except Exception as exc:  # the model's own failure, whatever its type, reaches callers as one error
             raise GeneratorUnavailableError(f"Generation failed: {exc}") from exc
         rest = text.rest()
         if rest:
