@@ -83,6 +83,7 @@ def test_ask_search_document_info(serve, monkeypatch):
 
         info = client.get("/api/info").json()
         assert info["index"]["documents"] == 7 and info["uploads"] is True and info["generator"]["status"] == "ready"
+        assert info["generator"]["answers_at_once"] >= 1
         assert client.get("/api/openapi.json").json()["components"]["schemas"]["AnswerModel"]
         assert client.get("/api/docs").status_code == 200
         assert "Porte-parole" in client.get("/").text  # the chat is served beside the API

@@ -135,3 +135,16 @@ def test_a_failed_prompt_fails_its_request_only_and_the_decoder_goes_on(model):
     with pytest.raises(IndexError):
         list(decoder.generate(ids + [10_000], max_new_tokens=3))  # a token outside the vocabulary
     assert list(decoder.generate(ids, max_new_tokens=4)) == reference(model, ids, 4)
+
+
+def test_how_many_answers_are_decoded_together_comes_from_the_environment(monkeypatch):
+    from assistant.errors import GeneratorUnavailableError
+    from assistant.llm.generator import DEFAULT_DECODE_BATCH, LlmGenerator, decode_batch_size
+
+    monkeypatch.delenv("PORTEPAROLE_DECODE_BATCH", raising=False)
+    assert decode_batch_size() == DEFAULT_DECODE_BATCH == LlmGenerator().answers_at_once
+    monkeypatch.setenv("PORTEPAROLE_DECODE_BATCH", "1")
+    assert LlmGenerator().answers_at_once == 1  # one answer after another, as before
+    monkeypatch.setenv("PORTEPAROLE_DECODE_BATCH", "eight")
+    with pytest.raises(GeneratorUnavailableError, match="whole number"):
+        decode_batch_size()

@@ -200,7 +200,8 @@ def build_api(chat: ChatApp, access: Access = Access()) -> FastAPI:
         details["metadata_to_check"] = len(details["metadata_to_check"])
         return {
             "schema_version": SCHEMA_VERSION, "version": _package_version(),
-            "generator": {"name": chat.assistant.generator.name, "status": chat.model_status, "error": chat.model_error},
+            "generator": {"name": chat.assistant.generator.name, "status": chat.model_status, "error": chat.model_error,
+                          "answers_at_once": chat.assistant.generator.answers_at_once},
             "uploads": chat.uploads, "index": details,
         }
 
