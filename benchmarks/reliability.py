@@ -1,6 +1,7 @@
 """The reliability suite: faults, hostile inputs and load, counted and printed as one table.
 
-    .venv/bin/python benchmarks/reliability.py [--short] [--load-generator extractive|llm] [--out reliability.json]
+    .venv/bin/python benchmarks/reliability.py [--short] [--load-generator extractive|llm] [--users N]
+        [--arrival-gap SECONDS] [--out reliability.json]
 
 * **Faults** (a hashing embedder: the store is under test, not the model): ``kill -9`` of an
   ingest at random moments; "no space left on device" at each write of a generation; each store
@@ -26,8 +27,8 @@ import math
 import os
 import random
 import shutil
-import ssl
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
