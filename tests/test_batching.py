@@ -104,10 +104,18 @@ def test_stop_and_end_of_sequence_end_only_their_own_request(model):
     ids = prompts(2)
     free = reference(model, ids[0], 10)
     decoder = BatchedDecoder(model, threading.Lock(), {free[2]}, repetition_penalty=PENALTY)  # the 3rd token ends it
+    seen_by_stop: list[list[int]] = []
+
+    def stop_at_four(generated: list[int]) -> bool:
+        seen_by_stop.append(list(generated))
+        return len(generated) == 4
+
     stopped, other = together(decoder, [{"input_ids": ids[0], "max_new_tokens": 10},
-                                        {"input_ids": ids[1], "max_new_tokens": 10, "stop": lambda out: len(out) == 4}])
+                                        {"input_ids": ids[1], "max_new_tokens": 10, "stop": stop_at_four}])
     assert stopped == free[:3]  # the end token itself is handed out, as generate() does
     assert len(other) <= 4
+    # Only the generated part counts: the stop test never sees the prompt's tokens.
+    assert seen_by_stop == [other[:n] for n in range(1, len(other) + 1)]
 
 
 def test_leaving_early_drops_the_request_and_the_others_go_on(model):

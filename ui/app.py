@@ -382,7 +382,7 @@ def build_app(assistant: Assistant | ChatApp) -> gr.Blocks:
 
         pending = gr.State(None, time_to_live=900)  # a question's sources, until its answer is written
         inputs = [question, chatbot, since, until, issuers, langs, question_dates]
-        # Two events: sources for every user at once, answers queued (the model writes one at a time).
+        # Two events: sources for every user at once, then answers, as many at once as the generator writes together.
         question.submit(app.find_sources, inputs, [chatbot, sources, copy_box, question, pending],
                         concurrency_limit=SOURCES_CONCURRENCY).then(
             app.write_answer, [chatbot, pending], [chatbot, sources, copy_box, pending], concurrency_limit=app.assistant.generator.answers_at_once)

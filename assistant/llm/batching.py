@@ -39,8 +39,14 @@ class _Sequence:
     stop: Callable[[list[int]], bool] | None
     prefix_cache: Callable | None
     out: queue.Queue = field(default_factory=queue.Queue)
-    generated: list[int] = field(default_factory=list)
     cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        self.prompt_length = len(self.ids)
+
+    @property
+    def generated(self) -> list[int]:
+        return self.ids[self.prompt_length:]
 
 
 class BatchedDecoder:
@@ -125,7 +131,7 @@ class BatchedDecoder:
         """Read one prompt alone, choose its first token, and add it to the batch unless it ended."""
         from transformers import DynamicCache
 
-        length = len(sequence.ids)
+        length = sequence.prompt_length
         with self.lock, torch.inference_mode():
             ids = torch.tensor([sequence.ids])
             cache = sequence.prefix_cache(ids) if sequence.prefix_cache else None
@@ -193,9 +199,8 @@ class BatchedDecoder:
     def _emit(self, sequence: _Sequence, token: int) -> bool:
         """Hand ``token`` to the caller; True when the sequence has ended."""
         sequence.ids.append(token)
-        sequence.generated.append(token)
         sequence.out.put(token)
-        ended = (token in self.eos_ids or len(sequence.generated) >= sequence.max_new_tokens
+        ended = (token in self.eos_ids or len(sequence.ids) - sequence.prompt_length >= sequence.max_new_tokens
                  or (sequence.stop is not None and sequence.stop(sequence.generated)))
         if ended:
             sequence.out.put(_END)

@@ -180,12 +180,9 @@ class LlmGenerator(Generator):
     def warm_up(self) -> None:
         """Load the model and run one tiny generation: the first call pays for kernel set-up
         (measured ≈ 8 s of extra wait on the first question in the browser otherwise)."""
-        import torch
-
-        model, tokenizer = self._load()
-        inputs = tokenizer("Bonjour", return_tensors="pt")
-        with self._generate_lock, torch.inference_mode():
-            model.generate(**inputs, max_new_tokens=2, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        _, tokenizer = self._load()
+        for _ in self._decoder().generate(tokenizer("Bonjour")["input_ids"], max_new_tokens=2):
+            pass
 
     def _stream_messages(self, messages: list[dict], max_new_tokens: int, one_paragraph: bool = False) -> Iterator[str]:
         model, tokenizer = self._load()
