@@ -1,5 +1,6 @@
-"""The grouped attention for one new token gives what transformers' SDPA gives, masked or not, and a
-model switched to it generates the same tokens."""
+"""The grouped attention for one new token gives what transformers' SDPA gives, masked or not; a few
+new tokens get bit for bit what one-token steps get; a model switched to it generates the same
+tokens."""
 
 from __future__ import annotations
 
@@ -31,9 +32,22 @@ def test_one_new_token_matches_transformers_sdpa(masked):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_several_new_tokens_go_to_transformers_sdpa():
+def test_a_few_new_tokens_attend_exactly_as_one_token_steps_would():
     torch.manual_seed(0)
-    query, key = torch.randn(1, 12, 5, 16), torch.randn(1, 2, 5, 16)
+    query, key, value = torch.randn(1, 12, 4, 16), torch.randn(1, 2, 30, 16), torch.randn(1, 2, 30, 16)
+    causal = torch.ones(1, 1, 4, 30, dtype=torch.bool).tril(diagonal=26)  # row i sees the first 27 + i keys
+    got, _ = attention.grouped_query_attention(LAYER, query, key, value, causal, scaling=0.25)
+    want, _ = sdpa_attention_forward(LAYER, query, key, value, causal, scaling=0.25)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    for row in range(4):  # bit for bit what the row alone, with the keys it sees, gets
+        alone, _ = attention.grouped_query_attention(LAYER, query[:, :, row:row + 1], key[:, :, :27 + row],
+                                                     value[:, :, :27 + row], None, scaling=0.25)
+        assert torch.equal(got[:, row:row + 1], alone)
+
+
+def test_many_new_tokens_go_to_transformers_sdpa():
+    torch.manual_seed(0)
+    query, key = torch.randn(1, 12, 20, 16), torch.randn(1, 2, 20, 16)
     got, _ = attention.grouped_query_attention(LAYER, query, key, key, None, scaling=0.25)
     want, _ = sdpa_attention_forward(LAYER, query, key, key, None, scaling=0.25)
     torch.testing.assert_close(got, want)

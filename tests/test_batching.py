@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM, DynamicCache, Qwen2Config
 
 from assistant.llm import attention
-from assistant.llm.batching import BatchedDecoder
+from assistant.llm.batching import BatchedDecoder, draft_from_context
 
 EOS = 299
 PENALTY = 1.05
@@ -66,13 +66,58 @@ def test_one_request_alone_gets_generates_tokens(model):
         assert list(decoder.generate(ids, max_new_tokens=12)) == reference(model, ids, 12)
 
 
-def test_requests_of_different_lengths_together_get_their_own_tokens(model):
-    decoder = BatchedDecoder(model, threading.Lock(), {EOS}, max_batch=8, repetition_penalty=PENALTY)
+def repetitive(count: int) -> list[list[int]]:
+    """Prompts that repeat a phrase, so that drafts copied from the context come up."""
+    return [(ids[:6] * 4)[:-2] for ids in prompts(count)]
+
+
+def test_drafts_are_taken_from_the_latest_earlier_occurrence_of_the_last_tokens():
+    assert draft_from_context([1, 2, 3, 9, 1, 2, 3, 8, 7, 2, 3], limit=2) == [8, 7]  # the latest match
+    assert draft_from_context([4, 5, 6, 1, 5, 6, 2, 4, 5, 6], limit=3) == [1, 5, 6]  # 3 tokens before 2
+    assert draft_from_context([1, 2, 3, 4, 5, 6], limit=3) == []                     # nothing repeats
+    assert draft_from_context([7, 1, 7], limit=3) == []                              # one token is too little
+
+
+@pytest.mark.parametrize("draft_tokens", [1, 3, 7])
+def test_one_request_alone_with_drafts_gets_generates_tokens(model, draft_tokens):
+    decoder = BatchedDecoder(model, threading.Lock(), {EOS}, repetition_penalty=PENALTY, draft_tokens=draft_tokens)
+    for ids in repetitive(3) + prompts(2):
+        assert list(decoder.generate(ids, max_new_tokens=16)) == reference(model, ids, 16)
+    assert decoder.drafted > 0
+
+
+def test_an_end_in_the_step_that_accepts_a_draft_ends_the_request_there(model):
+    ids = repetitive(1)[0]
+    free = reference(model, ids, 14)
+    # The tiny model repeats its own first tokens: after its 10th token (the 2nd of the repeat) the
+    # draft copied from the 3rd is accepted, and the 12th token comes from the same step.
+    assert free[8:11] == free[0:3] and free[11] not in free[:11]
+    decoder = BatchedDecoder(model, threading.Lock(), {free[11]}, repetition_penalty=PENALTY, draft_tokens=7)
+    assert list(decoder.generate(ids, max_new_tokens=14)) == free[:12]
+    assert decoder.accepted == 1
+    seen_by_stop: list[list[int]] = []
+
+    def stop_at_twelve(generated: list[int]) -> bool:
+        seen_by_stop.append(list(generated))
+        return len(generated) == 12
+
+    decoder = BatchedDecoder(model, threading.Lock(), {EOS}, repetition_penalty=PENALTY, draft_tokens=7)
+    assert list(decoder.generate(ids, max_new_tokens=14, stop=stop_at_twelve)) == free[:12]
+    assert seen_by_stop == [free[:n] for n in range(1, 13)]
+    assert list(decoder.generate(ids, max_new_tokens=14)) == free  # and the next request is whole
+
+
+@pytest.mark.parametrize("draft_tokens", [0, 3])
+def test_requests_of_different_lengths_together_get_their_own_tokens(model, draft_tokens):
+    decoder = BatchedDecoder(model, threading.Lock(), {EOS}, max_batch=8, repetition_penalty=PENALTY,
+                             draft_tokens=draft_tokens)
     # Different lengths of prompt and of answer: rows join padded and leave while others go on.
-    requests = [{"input_ids": ids, "max_new_tokens": n} for ids, n in zip(prompts(5), (12, 4, 20, 9, 15))]
+    # The last one left alone drafts (when drafts are on) after decoding with the others.
+    requests = [{"input_ids": ids, "max_new_tokens": n} for ids, n in zip(prompts(4) + repetitive(1), (12, 4, 20, 9, 30))]
     results = together(decoder, requests)
     assert results == [reference(model, r["input_ids"], r["max_new_tokens"]) for r in requests]
     assert decoder.widest_step > 1  # they were decoded together, not one after another
+    assert (decoder.drafted > 0) == (draft_tokens > 0)
 
 
 def test_a_cached_prompt_start_is_not_read_again(model):
@@ -156,3 +201,18 @@ def test_how_many_answers_are_decoded_together_comes_from_the_environment(monkey
     monkeypatch.setenv("PORTEPAROLE_DECODE_BATCH", "eight")
     with pytest.raises(GeneratorUnavailableError, match="whole number"):
         decode_batch_size()
+
+
+def test_how_many_tokens_are_drafted_comes_from_the_environment(monkeypatch):
+    from assistant.errors import GeneratorUnavailableError
+    from assistant.llm.generator import DEFAULT_DRAFT_TOKENS, draft_tokens
+
+    monkeypatch.delenv("PORTEPAROLE_DRAFT_TOKENS", raising=False)
+    assert draft_tokens() == DEFAULT_DRAFT_TOKENS
+    monkeypatch.setenv("PORTEPAROLE_DRAFT_TOKENS", "0")
+    assert draft_tokens() == 0  # one token per step
+    monkeypatch.setenv("PORTEPAROLE_DRAFT_TOKENS", "50")
+    assert draft_tokens() == 7  # the int8 kernel's rows, one of them the last token written
+    monkeypatch.setenv("PORTEPAROLE_DRAFT_TOKENS", "three")
+    with pytest.raises(GeneratorUnavailableError, match="whole number"):
+        draft_tokens()

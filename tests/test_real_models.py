@@ -284,3 +284,24 @@ def test_the_judge_tells_a_sentence_that_answers_from_one_that_does_not():
         # The judge's system prompt read once and reused gives what reading it every time gives.
         rereading = LlmGenerator(reuse_system_prompt=False).answer_probabilities(question, sentences, titles)
         assert max(abs(a - b) for a, b in zip(rereading, (answers, other))) < 0.05, (rereading, answers, other)
+
+
+def test_drafted_tokens_are_exactly_those_written_one_at_a_time(sample_assistant):
+    """Drafts copied from the context (assistant/llm/batching.py) change how fast an answer is
+    written, not what it says: the real model's text is the same with and without them."""
+    generator = sample_assistant.generator
+    decoder = generator._decoder()
+    kept = decoder.draft_tokens
+    texts: dict[int, list[str]] = {}
+    try:
+        for drafts in (0, 3):
+            decoder.draft_tokens = drafts
+            texts[drafts], accepted_before = [], decoder.accepted
+            for question, _, _ in ANSWERED_TOGETHER[:3]:
+                _, request, _ = sample_assistant.generation_request(sample_assistant.retrieve(question))
+                texts[drafts].append("".join(generator.stream(request)))
+        accepted = decoder.accepted - accepted_before
+    finally:
+        decoder.draft_tokens = kept
+    assert texts[3] == texts[0]
+    assert accepted > 0

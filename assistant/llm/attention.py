@@ -5,7 +5,9 @@ transformers asks PyTorch's SDPA for grouped-query attention (``enable_gqa=True`
 that runs the flash-attention kernel, built for many query rows: 0.77 ms per layer and token over
 600 cached tokens on 2 cores (AMD EPYC, 2026-12-02), 22 % of a generated token's time. Laid out as
 2 heads of 6 query rows each (the layout transformers itself uses when a mask is given), the same
-product takes 0.07 ms. Prompts (many query rows) go through transformers' SDPA unchanged.
+product takes 0.07 ms. A few new tokens (a draft being checked, :mod:`.batching`) attend one by one
+the same way, so that checking them gives exactly the numbers one-token steps would. Prompts (many
+query rows) go through transformers' SDPA unchanged.
 
 Registered under :data:`NAME` for :meth:`transformers.PreTrainedModel.set_attn_implementation`.
 
@@ -25,6 +27,8 @@ import torch
 import torch.nn.functional as F
 
 NAME = "porteparole_sdpa"
+#: Up to this many new tokens (a draft being checked) are attended one by one (see :func:`_rows_one_by_one`).
+MAX_ROWS_ONE_BY_ONE = 8
 
 
 def grouped_query_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
@@ -35,6 +39,9 @@ def grouped_query_attention(module, query, key, value, attention_mask, dropout: 
 
     groups = getattr(module, "num_key_value_groups", 1)
     batch, heads, new_tokens, head_size = query.shape
+    if (1 < new_tokens <= MAX_ROWS_ONE_BY_ONE and getattr(module, "is_causal", True)
+            and (attention_mask is None or attention_mask.dtype == torch.bool)):
+        return _rows_one_by_one(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
     if new_tokens != 1 or groups == 1 or dropout or kwargs.get("position_bias") is not None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
@@ -42,6 +49,24 @@ def grouped_query_attention(module, query, key, value, attention_mask, dropout: 
     # A mask holds one row per sequence ((batch, 1, 1, keys)): it broadcasts over the grouped rows.
     out = F.scaled_dot_product_attention(grouped, key, value, attn_mask=attention_mask, scale=scaling)
     return out.reshape(batch, heads, 1, head_size).transpose(1, 2).contiguous(), None
+
+
+def _rows_one_by_one(module, query, key, value, attention_mask, dropout, scaling, **kwargs):
+    """A few new tokens (drafted tokens being checked), each attending to the keys it sees as if it
+    were the only new token: the same kernel on the same numbers as a one-token step, so checking
+    a draft gives exactly the logits that writing its tokens one at a time would (the flash
+    kernel's rounding differs, enough to flip a near tie between two words)."""
+    new_tokens, keys = query.shape[2], key.shape[2]
+    rows = []
+    for row in range(new_tokens):
+        visible = keys - (new_tokens - 1 - row)
+        row_mask = None if attention_mask is None else attention_mask[..., row:row + 1, :visible]
+        if row_mask is not None and bool(row_mask.all()):
+            row_mask = None  # a one-token step gets no mask when nothing is masked
+        rows.append(grouped_query_attention(module, query[:, :, row:row + 1], key[:, :, :visible],
+                                            value[:, :, :visible], row_mask, dropout=dropout, scaling=scaling,
+                                            **kwargs)[0])
+    return torch.cat(rows, dim=1), None
 
 
 def register() -> str:

@@ -11,6 +11,15 @@ share the decoding steps instead of queueing one whole answer after another.
 With one sequence in the batch, the model is called exactly as ``generate()`` calls it (greedy,
 the same repetition penalty), so one user alone gets the same tokens as before.
 
+A sequence decoding alone also drafts (``draft_tokens``, prompt lookup): answers quote their
+passages, so the tokens that followed the answer's last 2-3 tokens where they occurred before
+are likely to follow again. Its last token and up to ``draft_tokens`` drafted ones are read in
+one model call (4 rows cost about 1.1-1.5 times one row: the weights are read once), and the
+greedy choices are kept up to the first that differs from the draft. The tokens are exactly those
+of one-token steps (the int8 kernel treats rows alone, and :mod:`.attention` attends a draft's
+rows one by one); on 2 cores of an AMD EPYC, 2026-12-03, 50-63 % of drafted tokens were accepted
+and whole answers took 0.77-0.88 of the time (benchmarks/bench_drafts.py).
+
 Example:
     >>> decoder = BatchedDecoder(model, threading.Lock(), eos_ids={151645}, max_batch=8)  # doctest: +SKIP
     >>> list(decoder.generate(prompt_ids, max_new_tokens=40))                              # doctest: +SKIP
@@ -59,8 +68,11 @@ class BatchedDecoder:
     """
 
     def __init__(self, model, lock: threading.Lock, eos_ids: set[int], max_batch: int = 8,
-                 repetition_penalty: float = 1.05) -> None:
+                 repetition_penalty: float = 1.05, draft_tokens: int = 0) -> None:
         self.model = model
+        #: Tokens copied from the context and checked in one step when a sequence decodes alone
+        #: (see :func:`draft_from_context`); 0 writes one token per step.
+        self.draft_tokens = draft_tokens
         self.lock = lock
         self.eos_ids = set(eos_ids)
         self.max_batch = max(1, max_batch)
@@ -76,6 +88,8 @@ class BatchedDecoder:
         self._batch_length = 0
         #: The most sequences decoded in one step so far (for benchmarks and tests).
         self.widest_step = 0
+        #: Tokens proposed from the context and tokens of them accepted (for benchmarks).
+        self.drafted = self.accepted = 0
 
     def generate(self, input_ids: list[int], max_new_tokens: int, stop: Callable[[list[int]], bool] | None = None,
                  prefix_cache: Callable | None = None) -> Iterator[int]:
@@ -158,6 +172,11 @@ class BatchedDecoder:
 
     def _step(self) -> None:
         """One token for every sequence of the batch; the ended and the abandoned leave it."""
+        if len(self._active) == 1 and self._pads == [0] and self.draft_tokens:
+            draft = draft_from_context(self._active[0].ids, self.draft_tokens)
+            if draft:
+                self._step_with_draft(draft)
+                return
         length = self._batch_length
         pads = torch.tensor(self._pads)
         with self.lock, torch.inference_mode():
@@ -187,6 +206,40 @@ class BatchedDecoder:
             self._pads = [pad - unused for pad in self._pads]
             self._batch_length -= unused
 
+    def _step_with_draft(self, draft: list[int]) -> None:
+        """One sequence alone: its last token and ``draft`` read in one model call, which costs
+        little more than one token's (the weights are read once either way); every draft token
+        the greedy choice agrees with is kept, plus the choice after the last of them."""
+        sequence = self._active[0]
+        length = self._batch_length
+        with self.lock, torch.inference_mode():
+            ids = torch.tensor([[sequence.ids[-1], *draft]])
+            logits = self.model(input_ids=ids, attention_mask=torch.ones((1, length + ids.shape[1]), dtype=torch.long),
+                                position_ids=torch.arange(length, length + ids.shape[1]).unsqueeze(0),
+                                past_key_values=self._cache, use_cache=True).logits[0].float()
+        self.widest_step = max(self.widest_step, 1)
+        self.drafted += len(draft)
+        written = 0
+        ended = sequence.cancelled
+        for position in range(len(draft) + 1):
+            if ended:
+                break
+            # The penalty sees the tokens kept so far, as it would one step at a time.
+            with torch.inference_mode():
+                token = self._choose(logits[position:position + 1], [sequence])[0]
+            written += 1
+            ended = self._emit(sequence, token)
+            if position == len(draft) or token != draft[position]:
+                break
+        self.accepted += max(0, written - 1)
+        if ended:
+            self._active, self._cache, self._pads, self._batch_length = [], None, [], 0
+            return
+        # The cache holds every token but the last one written, as after a one-token step.
+        self._batch_length = length + written
+        for layer in self._cache.layers:
+            layer.keys, layer.values = layer.keys[..., :self._batch_length, :], layer.values[..., :self._batch_length, :]
+
     def _choose(self, logits: torch.Tensor, sequences: list[_Sequence]) -> list[int]:
         """Greedy choice after transformers' repetition penalty over each sequence's own tokens."""
         for row, sequence in enumerate(sequences):
@@ -205,6 +258,24 @@ class BatchedDecoder:
         if ended:
             sequence.out.put(_END)
         return ended
+
+
+def draft_from_context(ids: list[int], limit: int, longest_match: int = 3, shortest_match: int = 2) -> list[int]:
+    """Up to ``limit`` tokens that followed the latest earlier occurrence of the sequence's last
+    2-3 tokens (prompt lookup): answers quote their passages, so what followed there often follows
+    again. Empty when the last tokens occur nowhere before.
+
+    >>> draft_from_context([5, 6, 7, 8, 9, 1, 6, 7], limit=2)
+    [8, 9]
+    """
+    for size in range(longest_match, shortest_match - 1, -1):
+        if len(ids) <= size:
+            continue
+        tail = ids[-size:]
+        for start in range(len(ids) - size - 1, -1, -1):
+            if ids[start:start + size] == tail:
+                return ids[start + size:start + size + limit]
+    return []
 
 
 def _pad_left(states: torch.Tensor, width: int) -> torch.Tensor:

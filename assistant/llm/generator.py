@@ -34,13 +34,28 @@ STALE_DIR_NAMES = ("qwen2.5-coder-1.5b-instruct-bf16",)
 DEFAULT_DECODE_BATCH = 8
 
 
+#: Tokens copied from the context and checked in one step by an answer decoding alone (see
+#: .batching): 3 measured best (benchmarks/bench_drafts.py); ``PORTEPAROLE_DRAFT_TOKENS=0`` turns it off.
+DEFAULT_DRAFT_TOKENS = 3
+
+
+def _whole_number_setting(name: str, default: int, smallest: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return max(smallest, int(value)) if value else default
+    except ValueError:
+        raise GeneratorUnavailableError(f"{name} must be a whole number, not {value!r}") from None
+
+
 def decode_batch_size() -> int:
     """How many generations share the model's decoding steps (``PORTEPAROLE_DECODE_BATCH``)."""
-    value = os.environ.get("PORTEPAROLE_DECODE_BATCH", "").strip()
-    try:
-        return max(1, int(value)) if value else DEFAULT_DECODE_BATCH
-    except ValueError:
-        raise GeneratorUnavailableError(f"PORTEPAROLE_DECODE_BATCH must be a whole number, not {value!r}") from None
+    return _whole_number_setting("PORTEPAROLE_DECODE_BATCH", DEFAULT_DECODE_BATCH, smallest=1)
+
+
+def draft_tokens() -> int:
+    """Tokens drafted from the context per step when one answer decodes alone (``PORTEPAROLE_DRAFT_TOKENS``,
+    at most 7: the model's int8 kernel takes up to 8 rows)."""
+    return min(7, _whole_number_setting("PORTEPAROLE_DRAFT_TOKENS", DEFAULT_DRAFT_TOKENS, smallest=0))
 
 
 class LlmGenerator(Generator):
@@ -214,7 +229,7 @@ class LlmGenerator(Generator):
                 eos = cls._model.generation_config.eos_token_id
                 cls._batched_decoder = BatchedDecoder(cls._model, cls._generate_lock,
                                                       set(eos if isinstance(eos, list) else [eos]),
-                                                      max_batch=decode_batch_size())
+                                                      max_batch=decode_batch_size(), draft_tokens=draft_tokens())
         return cls._batched_decoder
 
     @classmethod
