@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 NAME = "porteparole_sdpa"
-#: Up to this many new tokens (a draft being checked) are attended one by one (see :func:`_rows_one_by_one`).
+#: Up to this many new tokens of one sequence (a draft being checked) are attended one by one
+#: (see :func:`_rows_one_by_one`).
 MAX_ROWS_ONE_BY_ONE = 8
 
 
@@ -39,7 +40,9 @@ def grouped_query_attention(module, query, key, value, attention_mask, dropout: 
 
     groups = getattr(module, "num_key_value_groups", 1)
     batch, heads, new_tokens, head_size = query.shape
-    if (1 < new_tokens <= MAX_ROWS_ONE_BY_ONE and getattr(module, "is_causal", True)
+    # One sequence only (drafts are checked for a sequence decoding alone): in a left-padded batch
+    # a padding row may see no key at all, which the one-token call is not made for.
+    if (batch == 1 and 1 < new_tokens <= MAX_ROWS_ONE_BY_ONE and getattr(module, "is_causal", True)
             and (attention_mask is None or attention_mask.dtype == torch.bool)):
         return _rows_one_by_one(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
     if new_tokens != 1 or groups == 1 or dropout or kwargs.get("position_bias") is not None:
