@@ -78,9 +78,23 @@ class Evidence:
                 return i
         return None
 
+    def prompt_rows(self, n: int) -> list[int]:
+        """The sentences the model reads: the ``n`` best, except that when none of the ``n - 1``
+        best holds the type of fact asked for, the last place goes to the best other sentence
+        that does. The answer sentence of a short question can rank low on closeness ("The funding
+        budget over four years is 21.3 million Swiss francs." 8th for "What is the total funding
+        budget ..."). Giving the last place to such a sentence even when a better one held the type
+        put a figure of another item before the model (dq031: 17 billion euros of all ESA members
+        for Switzerland's share, eval/history.md)."""
+        best = self.ranked(n - 1) if n > 1 else []
+        if not best or any(self.holds_type[i] for i in best):
+            return self.ranked(n)
+        holding = [i for i in self.ranked() if i not in best and self.holds_type[i]]
+        return best + holding[:1] if holding else self.ranked(n)
+
     def passages(self, n: int) -> tuple[list[Passage], dict[int, int]]:
-        """The ``n`` best sentences as numbered :class:`Passage` s, and ``{n: sentence index}``."""
-        order = self.ranked(n)
+        """The sentences :meth:`prompt_rows` picks as numbered :class:`Passage` s, and ``{n: sentence index}``."""
+        order = self.prompt_rows(n)
         passages = []
         for number, i in enumerate(order, start=1):
             sentence = self.sentences[i]

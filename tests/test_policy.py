@@ -241,6 +241,28 @@ def _evidence(question: str, sentences: list[tuple[str, float]]):
                     np.array([relevance for _, relevance in sentences]), np.zeros(n), np.zeros(n))
 
 
+def test_the_prompts_last_place_goes_to_a_sentence_holding_the_type_asked_for_when_none_before_does():
+    from types import SimpleNamespace
+
+    from assistant.evidence import Evidence
+
+    closeness = np.array([0.7, 0.6, 0.5, 0.4, 0.3, 0.1])
+    holds = np.array([0, 0, 0, 0, 0, 1.0])  # only the least close sentence names the amount asked for
+    texts = ["Innosuisse approves boosters.", "Boosters run four years.", "They fund ideas.", "Calls open in May.",
+             "Projects are chosen by a jury.", "The funding budget is 21.3 million francs."]
+    evidence = Evidence("What is the funding budget?", "amount", [SimpleNamespace(text=t) for t in texts],
+                        np.zeros((6, 4)), closeness, np.zeros(6), holds)
+    assert evidence.prompt_rows(4) == [0, 1, 2, 5]
+    assert evidence.prompt_rows(1) == [0]  # a single place stays the closest sentence's
+    without = Evidence("What is the funding budget?", "amount", evidence.sentences, evidence.vectors, closeness,
+                       np.zeros(6), np.zeros(6))
+    assert without.prompt_rows(4) == [0, 1, 2, 3]  # no sentence holds it: the next best
+    holds[1] = 1.0  # a close sentence already holds an amount: no other amount is added
+    competing = Evidence("What is the funding budget?", "amount", evidence.sentences, evidence.vectors, closeness,
+                         np.zeros(6), holds)
+    assert competing.prompt_rows(4) == competing.ranked(4)
+
+
 def test_an_answer_from_a_sentence_about_something_else_is_not_the_answer():
     from assistant.attribution import AttributedSentence
     from assistant.policy import SUBJECT_MARGIN, draft_problem
