@@ -6,7 +6,7 @@ The same assistant answers each question twice, once per setting, alternating wh
 the pairwise ratio of whole answers, how many answers are the same text, and the share of
 drafted tokens the model accepted.
 
-    .venv/bin/python benchmarks/bench_drafts.py --index DIR [--questions 25] [--draft-tokens 7]
+    .venv/bin/python benchmarks/bench_drafts.py --index DIR [--questions 25] [--draft-tokens 3]
     .venv/bin/python benchmarks/bench_drafts.py --index DIR --journalists 20
 
 ``DIR``: an index of the bundled samples (``porteparole ingest samples/communiques --index DIR``)
@@ -24,6 +24,7 @@ import torch
 
 from assistant import Assistant
 from assistant.llm import LlmGenerator
+from assistant.llm.generator import DEFAULT_DRAFT_TOKENS
 
 
 def questions(args) -> list[str]:
@@ -41,7 +42,8 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--questions", type=int, default=25, help="seed questions")
     parser.add_argument("--journalists", type=int, default=0, help="Swiss journalist questions instead")
-    parser.add_argument("--draft-tokens", type=int, default=7, help="the candidate's draft length")
+    parser.add_argument("--draft-tokens", type=int, default=DEFAULT_DRAFT_TOKENS,
+                        help="the candidate's draft length (default: what ships)")
     args = parser.parse_args()
 
     assistant = Assistant.open(args.index, generator="llm")
