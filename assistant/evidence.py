@@ -86,11 +86,12 @@ class Evidence:
         budget ..."). Giving the last place to such a sentence even when a better one held the type
         put a figure of another item before the model (dq031: 17 billion euros of all ESA members
         for Switzerland's share, eval/history.md)."""
-        best = self.ranked(n - 1) if n > 1 else []
-        if not best or any(self.holds_type[i] for i in best):
-            return self.ranked(n)
-        holding = [i for i in self.ranked() if i not in best and self.holds_type[i]]
-        return best + holding[:1] if holding else self.ranked(n)
+        order = self.ranked()
+        best = order[:n - 1] if n > 1 else []
+        holding = [i for i in order[len(best):] if self.holds_type[i]]
+        if not best or any(self.holds_type[i] for i in best) or not holding:
+            return order[:n]
+        return best + holding[:1]
 
     def passages(self, n: int) -> tuple[list[Passage], dict[int, int]]:
         """The sentences :meth:`prompt_rows` picks as numbered :class:`Passage` s, and ``{n: sentence index}``."""

@@ -290,6 +290,7 @@ def test_drafted_tokens_are_exactly_those_written_one_at_a_time(sample_assistant
     """Drafts copied from the context (assistant/llm/batching.py) change how fast an answer is
     written, not what it says: the real model's text is the same with and without them."""
     generator = sample_assistant.generator
+    generator.warm_up()  # the decoder belongs to the loaded model (this test may run first)
     decoder = generator._decoder()
     kept = decoder.draft_tokens
     texts: dict[int, list[str]] = {}

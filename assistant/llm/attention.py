@@ -26,10 +26,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .quantized import MAX_ROWS_FOR_INT8_KERNEL
+
 NAME = "porteparole_sdpa"
-#: Up to this many new tokens of one sequence (a draft being checked) are attended one by one
-#: (see :func:`_rows_one_by_one`).
-MAX_ROWS_ONE_BY_ONE = 8
+#: Up to this many new tokens of one sequence (a draft being checked, its rows within what the int8
+#: kernel takes) are attended one by one (see :func:`_rows_one_by_one`).
+MAX_ROWS_ONE_BY_ONE = MAX_ROWS_FOR_INT8_KERNEL
 
 
 def grouped_query_attention(module, query, key, value, attention_mask, dropout: float = 0.0,

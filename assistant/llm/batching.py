@@ -139,7 +139,7 @@ class BatchedDecoder:
                 except Exception as exc:  # noqa: BLE001 - every sequence of the failed step gets it
                     for sequence in self._active:
                         sequence.out.put(exc)
-                    self._active, self._cache, self._pads, self._batch_length = [], None, [], 0
+                    self._drop_batch()
 
     def _read_prompt(self, sequence: _Sequence) -> None:
         """Read one prompt alone, choose its first token, and add it to the batch unless it ended."""
@@ -193,7 +193,7 @@ class BatchedDecoder:
         if len(keep) == len(self._active):
             return
         if not keep:
-            self._active, self._cache, self._pads, self._batch_length = [], None, [], 0
+            self._drop_batch()
             return
         self._cache.batch_select_indices(torch.tensor(keep))
         self._active = [self._active[row] for row in keep]
@@ -233,12 +233,16 @@ class BatchedDecoder:
                 break
         self.accepted += max(0, written - 1)
         if ended:
-            self._active, self._cache, self._pads, self._batch_length = [], None, [], 0
+            self._drop_batch()
             return
         # The cache holds every token but the last one written, as after a one-token step.
         self._batch_length = length + written
         for layer in self._cache.layers:
             layer.keys, layer.values = layer.keys[..., :self._batch_length, :], layer.values[..., :self._batch_length, :]
+
+    def _drop_batch(self) -> None:
+        """No sequence decoding: the batch and its keys and values are let go."""
+        self._active, self._cache, self._pads, self._batch_length = [], None, [], 0
 
     def _choose(self, logits: torch.Tensor, sequences: list[_Sequence]) -> list[int]:
         """Greedy choice after transformers' repetition penalty over each sequence's own tokens."""

@@ -54,8 +54,11 @@ def decode_batch_size() -> int:
 
 def draft_tokens() -> int:
     """Tokens drafted from the context per step when one answer decodes alone (``PORTEPAROLE_DRAFT_TOKENS``,
-    at most 7: the model's int8 kernel takes up to 8 rows)."""
-    return min(7, _whole_number_setting("PORTEPAROLE_DRAFT_TOKENS", DEFAULT_DRAFT_TOKENS, smallest=0))
+    at most 7: with the last token written, a draft's rows must stay within what the int8 kernel takes)."""
+    from .quantized import MAX_ROWS_FOR_INT8_KERNEL
+
+    return min(MAX_ROWS_FOR_INT8_KERNEL - 1,
+               _whole_number_setting("PORTEPAROLE_DRAFT_TOKENS", DEFAULT_DRAFT_TOKENS, smallest=0))
 
 
 class LlmGenerator(Generator):
