@@ -56,6 +56,18 @@ class ReplayGenerator(Generator):
         return self.judge.answer_probabilities(question, sentences, titles) if self.judge else None
 
 
+def replay_section(report: dict, sets: set[str], indexes: Path, data_dir: str | None = None,
+                   judge: Generator | None = None) -> tuple[dict, list[str]]:
+    """The answer section of ``report``'s LLM run computed again by the current code on its drafts;
+    also the questions whose draft was missing (the prompt differed, or the model was not asked)."""
+    recorded = report["answers"]["llm"]
+    records = [r for name in ("seeds", "journalists", "piaf") if name in sets for r in recorded[name]["records"]]
+    generator = ReplayGenerator(records, judge)
+    section = answer_section(load_eval_data(data_dir), indexes, "llm", report.get("sample", 15), sets,
+                             shared_generator=generator)
+    return section, generator.missing
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("report", type=Path, help="report.json of a run with --generator llm (or --ci)")
@@ -68,16 +80,13 @@ def main(argv=None) -> int:
     report = json.loads(args.report.read_text(encoding="utf-8"))
     recorded = report["answers"]["llm"]
     sets = {s.strip() for s in args.sets.split(",") if s.strip()} & set(recorded)
-    records = [r for name in ("seeds", "journalists", "piaf") if name in sets for r in recorded[name]["records"]]
     judge = None
     if args.judge:
         from assistant.llm import LlmGenerator
 
         judge = LlmGenerator()
-    generator = ReplayGenerator(records, judge)
-    indexes = (args.out or args.report.parent) / "indexes"
+    section, missing = replay_section(report, sets, (args.out or args.report.parent) / "indexes", args.data, judge)
     sample = report.get("sample", 15)
-    section = answer_section(load_eval_data(args.data), indexes, "llm", sample, sets, shared_generator=generator)
     for name in sorted(set(section) & sets):
         before, after = recorded[name]["summary"], section[name]["summary"]
         print(f"\n{name}")
@@ -94,7 +103,7 @@ def main(argv=None) -> int:
     target = (args.out or args.report.parent) / "replay.json"
     target.write_text(json.dumps({"sample": sample, "answers": {"llm": section}}, ensure_ascii=False, default=str),
                       encoding="utf-8")
-    print(f"\ndrafts_missing: {len(generator.missing)}; records in {target}", file=sys.stderr)
+    print(f"\ndrafts_missing: {len(missing)}; records in {target}", file=sys.stderr)
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant import Assistant, holds_type, question_type
+from assistant import Assistant, holds_type, policy, question_type
 from assistant.policy import decide, qualifier_coverage, question_qualifiers
 from assistant.prompts import EXTRACTIVE_LEAD, REFUSAL, TRANSLATED_LEAD
 
@@ -294,3 +294,20 @@ def test_a_passage_a_restating_draft_pointed_at_is_decided_by_the_judge():
     assert unjudged.refused and "not judged" in unjudged.reason
     assert wants_judgement(unjudged, problem, drawn_from_draft=False, pointed_at=True)
     assert not wants_judgement(unjudged, problem, drawn_from_draft=True), "a refused rule-decided offer is not judged"
+
+
+def test_ablation_switches_a_rule_off_and_back_on():
+    from eval.ablation import counts, switched_off
+
+    values = {"relevance": 0.6, "source_relevance": 0.6, "model_yes": 0.1}
+    assert policy.decide(values, "llm", {}).refused  # the judge's veto
+    with switched_off("judge_veto"):
+        assert not policy.decide(values, "llm", {}).refused
+    assert policy.decide(values, "llm", {}).refused  # restored
+    with switched_off("quote_drawn"):
+        refused = policy.decide({"source_relevance": 0.9}, "llm", {}, problem="x", drawn_from_draft=True)
+        assert refused.refused and "drawn quotes off" in refused.reason
+    assert not policy.decide({"source_relevance": 0.9}, "llm", {}, problem="x", drawn_from_draft=True).refused
+    summary = {"n_answerable": 10, "n_unanswerable": 4, "n_correct_and_cited": 6, "n_refused_unanswerable": 3,
+               "n_false_refusals": 1}
+    assert counts(summary) == (6, 3, 1, 3)
