@@ -297,6 +297,7 @@ class Assistant:
         request = GenerationRequest(
             question=turn.standalone, language=turn.language, passages=passages, system=prompts.SYSTEM_PROMPT,
             user=prompts.build_user_prompt(turn.standalone, turn.language, passages), answer_type=evidence.answer_type,
+            min_not_found_probability=policy.MIN_NOT_FOUND_PROBABILITY,
         )
         return evidence, request, passage_numbers
 

@@ -41,6 +41,10 @@ class GenerationRequest:
     max_new_tokens: int = 120
     #: What the question asks for (:func:`assistant.answer_types.question_type`).
     answer_type: str = "other"
+    #: A generator that can say NOT_FOUND says it only when it gives it at least this probability
+    #: as its first token; below, it writes its best answer instead, which the checks then judge
+    #: (:data:`assistant.policy.MIN_NOT_FOUND_PROBABILITY`). 0 takes the model's choice as it is.
+    min_not_found_probability: float = 0.0
 
 
 class Generator(ABC):

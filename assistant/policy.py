@@ -5,7 +5,8 @@ Three kinds of rule, applied in this order:
 1. **Before generation** (:func:`refuse_before_generation`): nothing retrieved, or no retrieved
    sentence anywhere near the question. The model is not asked; this saves seconds, so the bar
    is set low enough that almost no answerable question falls under it.
-2. **Problems with the model's draft** (:func:`draft_problem`): the model's own NOT_FOUND, no
+2. **Problems with the model's draft** (:func:`draft_problem`): the model's own NOT_FOUND (which
+   it may only write when it is sure of it, :data:`MIN_NOT_FOUND_PROBABILITY`), no
    sentence supported by a source (attribution and fact check), an answer that does not state
    the type of fact asked for, or one drawn only from sentences about something else. A draft
    with a problem is not shown; the pipeline then quotes a source sentence instead (never refuse
@@ -68,6 +69,12 @@ JUDGE_VETO = "the model judges that the answer's source does not state it"
 # with at least this P(yes), that it states the answer: the veto's threshold (the dev sets' tune
 # halves hold no such case to choose another on; eval/history.md).
 MIN_POINTED_YES = MIN_MODEL_YES
+# The model's own NOT_FOUND counts only when the model is sure of it: when it gives NOT_FOUND's
+# first token less than this probability, it writes its best answer instead, and that draft goes
+# through every check above like any other. Half is the plain reading of "more likely than
+# anything else put together"; on the dev sets the answerable questions it refused had 0.38-0.47
+# and most unanswerable ones 0.53-0.89 (eval/history.md).
+MIN_NOT_FOUND_PROBABILITY = 0.5
 POINTED_NOT_ANSWERING = "the passage the draft pointed at is not judged to state the answer"
 
 

@@ -216,3 +216,26 @@ def test_how_many_tokens_are_drafted_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("PORTEPAROLE_DRAFT_TOKENS", "three")
     with pytest.raises(GeneratorUnavailableError, match="whole number"):
         draft_tokens()
+
+
+def test_an_unsure_first_token_gives_way_to_the_next_best(model):
+    """The model's NOT_FOUND only when it is sure of it (assistant.policy.MIN_NOT_FOUND_PROBABILITY):
+    below the probability asked, the best other first token, then greedy as usual."""
+    decoder = BatchedDecoder(model, threading.Lock(), {EOS}, repetition_penalty=PENALTY)
+    ids = prompts(1)[0]
+    greedy = reference(model, ids, 6)
+    with torch.inference_mode():
+        logits = model(torch.tensor([ids])).logits[0, -1].float()
+    seen = torch.tensor(ids)
+    penalised = logits.gather(0, seen)
+    logits = logits.scatter(0, seen, torch.where(penalised < 0, penalised * PENALTY, penalised / PENALTY))
+    probability = float(torch.softmax(logits, -1)[greedy[0]])
+    # Sure enough: the model's own choice stands.
+    assert list(decoder.generate(ids, 6, unsure_first=(greedy[0], probability * 0.9))) == greedy
+    # Not sure enough: the runner-up, and from there what greedy decoding makes of it.
+    runner_up = int(logits.topk(2).indices[1])
+    written = list(decoder.generate(ids, 6, unsure_first=(greedy[0], probability * 1.1)))
+    assert written[0] == runner_up
+    assert written == [runner_up] + reference(model, ids + [runner_up], 5)
+    # Another token than the one named: nothing changes.
+    assert list(decoder.generate(ids, 6, unsure_first=(greedy[0] + 1, 1.0))) == greedy

@@ -47,6 +47,9 @@ class _Sequence:
     max_new_tokens: int
     stop: Callable[[list[int]], bool] | None
     prefix_cache: Callable | None
+    #: ``(token, probability)``: the first token is not ``token`` unless the model gives it at least
+    #: ``probability`` (then the best other one is written).
+    unsure_first: tuple[int, float] | None = None
     out: queue.Queue = field(default_factory=queue.Queue)
     cancelled: bool = False
 
@@ -92,15 +95,17 @@ class BatchedDecoder:
         self.drafted = self.accepted = 0
 
     def generate(self, input_ids: list[int], max_new_tokens: int, stop: Callable[[list[int]], bool] | None = None,
-                 prefix_cache: Callable | None = None) -> Iterator[int]:
+                 prefix_cache: Callable | None = None, unsure_first: tuple[int, float] | None = None) -> Iterator[int]:
         """The generated token ids, each as soon as it is chosen (the end-of-sequence token included).
 
         ``stop(generated_ids)`` ends the sequence after the token that makes it true.
         ``prefix_cache(input_ids)``, called with the lock held, may return a fresh cache of the
-        prompt's first tokens (then only the rest is read) or None. Leaving the iterator early
-        drops the sequence from the batch at the next step.
+        prompt's first tokens (then only the rest is read) or None. ``unsure_first=(token, p)``:
+        the first token is ``token`` only when its probability (after the repetition penalty) is at
+        least ``p``, else the best other one. Leaving the iterator early drops the sequence from
+        the batch at the next step.
         """
-        sequence = _Sequence(list(input_ids), max_new_tokens, stop, prefix_cache)
+        sequence = _Sequence(list(input_ids), max_new_tokens, stop, prefix_cache, unsure_first)
         with self._wake:
             self._waiting.append(sequence)
             if self._worker is None or not self._worker.is_alive():
@@ -155,6 +160,10 @@ class BatchedDecoder:
                                 position_ids=torch.arange(start, length).unsqueeze(0), past_key_values=cache,
                                 use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
             token = self._choose(logits, [sequence])[0]
+            if sequence.unsure_first is not None and token == sequence.unsure_first[0]:
+                if float(torch.softmax(logits[0], -1)[token]) < sequence.unsure_first[1]:
+                    logits[0, token] = float("-inf")
+                    token = int(logits[0].argmax())
         if self._emit(sequence, token):
             return
         if not self._active:

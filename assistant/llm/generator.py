@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from .. import prompts
 from ..errors import GeneratorUnavailableError, ModelFileError
 from ..generators import GenerationRequest, Generator
 from .model_files import GGUF_SHA256, cache_dir, sha256_of, verified_gguf_path
@@ -202,7 +203,8 @@ class LlmGenerator(Generator):
         for _ in self._decoder().generate(tokenizer("Bonjour")["input_ids"], max_new_tokens=2):
             pass
 
-    def _stream_messages(self, messages: list[dict], max_new_tokens: int, one_paragraph: bool = False) -> Iterator[str]:
+    def _stream_messages(self, messages: list[dict], max_new_tokens: int, one_paragraph: bool = False,
+                         min_not_found_probability: float = 0.0) -> Iterator[str]:
         model, tokenizer = self._load()
         input_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
         prefix = None
@@ -210,9 +212,13 @@ class LlmGenerator(Generator):
             def prefix(ids, system=messages[0]["content"]):
                 return self._prefix_cache(model, tokenizer, system, ids)
         stop = _ends_first_paragraph(tokenizer) if one_paragraph else None
+        unsure = None
+        if min_not_found_probability > 0:
+            unsure = (tokenizer(prompts.NOT_FOUND, add_special_tokens=False)["input_ids"][0], min_not_found_probability)
         text = _TokenText(tokenizer)
         try:
-            for token in self._decoder().generate(input_ids, max_new_tokens, stop=stop, prefix_cache=prefix):
+            for token in self._decoder().generate(input_ids, max_new_tokens, stop=stop, prefix_cache=prefix,
+                                                  unsure_first=unsure):
                 piece = text.add(token)
                 if piece:
                     yield piece
@@ -280,7 +286,8 @@ class LlmGenerator(Generator):
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         messages = [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]
-        yield from self._stream_messages(messages, request.max_new_tokens, one_paragraph=True)
+        yield from self._stream_messages(messages, request.max_new_tokens, one_paragraph=True,
+                                         min_not_found_probability=request.min_not_found_probability)
 
     def complete(self, system: str, user: str, max_new_tokens: int = 60) -> str | None:
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -311,8 +318,6 @@ class LlmGenerator(Generator):
             [0.97, 0.02]
         """
         import torch
-
-        from .. import prompts
 
         if not sentences:
             return []
