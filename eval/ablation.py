@@ -94,7 +94,8 @@ def switched_off(rule: str):
 
 
 def counts(summary: dict) -> tuple[int, int, int, int]:
-    """(right and cited, unanswerable refused, false refusals, wrong answers shown) of a set."""
+    """(right and cited, unanswerable refused, false refusals, wrong answers shown) of a set; an answer
+    shown that is right but does not cite the gold release counts as wrong."""
     answerable = summary["n_answerable"]
     right, false_refusals = summary["n_correct_and_cited"], summary["n_false_refusals"]
     return right, summary["n_refused_unanswerable"], false_refusals, answerable - right - false_refusals
