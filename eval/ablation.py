@@ -31,7 +31,8 @@ from .replay import replay_section
 
 
 class RememberingJudge(Generator):
-    """The LLM's judgement, computed once per (question, sentence) and reused by every line."""
+    """``judge`` whose judgements are computed once per (question, sentences) and reused by every
+    line of the table; anything else it is asked goes to ``judge`` as it is."""
 
     name = "llm"
     can_judge = True
@@ -40,8 +41,8 @@ class RememberingJudge(Generator):
         self.judge = judge
         self.known: dict[tuple, list[float] | None] = {}
 
-    def stream(self, request):  # pragma: no cover - a judge only
-        raise NotImplementedError("a judge does not write answers")
+    def stream(self, request):
+        yield from self.judge.stream(request)
 
     def answer_probabilities(self, question, sentences, titles=None):
         key = (question, tuple(sentences), tuple(titles or ()))

@@ -311,3 +311,27 @@ def test_ablation_switches_a_rule_off_and_back_on():
     summary = {"n_answerable": 10, "n_unanswerable": 4, "n_correct_and_cited": 6, "n_refused_unanswerable": 3,
                "n_false_refusals": 1}
     assert counts(summary) == (6, 3, 1, 3)
+
+
+def test_the_ablations_judge_asks_each_judgement_once():
+    from conftest import FakeGenerator
+
+    from eval.ablation import RememberingJudge
+
+    class CountingJudge(FakeGenerator):
+        can_judge = True
+        asked = 0
+
+        def answer_probabilities(self, question, sentences, titles=None):
+            self.asked += 1
+            return [0.5] * len(sentences)
+
+    from assistant.generators import GenerationRequest
+
+    judge = CountingJudge(reply="Le budget est de 3 millions [1].")
+    remembering = RememberingJudge(judge)
+    assert remembering.answer_probabilities("Q?", ["a", "b"]) == [0.5, 0.5]
+    assert remembering.answer_probabilities("Q?", ["a", "b"]) == [0.5, 0.5]
+    assert judge.asked == 1
+    request = GenerationRequest(question="Q?", language="fr", passages=[], system="", user="")
+    assert "".join(remembering.stream(request)).strip() == "Le budget est de 3 millions [1]."  # passed through
